@@ -1,0 +1,607 @@
+//! Applies a [`Plan`]: the one module that turns a plan into mounts. It runs
+//! inside the new cage init (pid 1 of the cage's PID namespace, in its fresh
+//! mount namespace), so a failure anywhere leaves nothing behind: the init
+//! exits and the namespace with every mount made so far goes with it.
+//!
+//! Every mount is made from a file descriptor with the new mount API
+//! (`open_tree`, `fsopen`/`fsmount`, `move_mount`, `mount_setattr`), every
+//! target is resolved with `openat2(RESOLVE_IN_ROOT)` inside the cage tree,
+//! and every path under the user's home is opened with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` from a descriptor of the home.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags, CWD};
+use rustix::mount::{
+    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountPropagationFlags,
+    MoveMountFlags, OpenTreeFlags, UnmountFlags,
+};
+
+use crate::config::Hidepid;
+use crate::plan::{Op, Plan, Source};
+use crate::sys::mount::{set_attrs, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+
+/// A failed step: which op (as the plan prints it) and why.
+#[derive(Debug)]
+pub struct ApplyError {
+    pub step: String,
+    pub err: io::Error,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.step, self.err)
+    }
+}
+
+fn step<T>(what: impl FnOnce() -> String, r: io::Result<T>) -> Result<T, ApplyError> {
+    r.map_err(|err| ApplyError { step: what(), err })
+}
+
+fn hostile(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, msg)
+}
+
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS)
+    .union(ResolveFlags::NO_XDEV);
+const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+/// Opens the user's home. The base directories above it are the admin's;
+/// the last component must not be a symlink.
+pub fn open_home(home: &Path) -> io::Result<OwnedFd> {
+    Ok(rfs::open(
+        home,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Opens (creating when missing) the directory `rel` below `home`, one
+/// component at a time, never following a symlink, never leaving the home.
+/// Directories it creates get `uid:gid` and (the last one) `mode`; an
+/// existing directory must belong to `uid`.
+pub fn open_under_home(
+    home: BorrowedFd<'_>,
+    rel: &Path,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    let comps: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad path ~/{}", rel.display()),
+            )),
+        })
+        .collect::<io::Result<_>>()?;
+    let mut dir: Option<OwnedFd> = None;
+    let mut shown = PathBuf::from("~");
+    for (i, name) in comps.iter().enumerate() {
+        shown.push(name);
+        let last = i + 1 == comps.len();
+        let parent = dir.as_ref().map_or(home, |d| d.as_fd());
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut created = false;
+        let fd = match rfs::openat2(parent, *name, flags, Mode::empty(), BENEATH) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                let m = if last { mode } else { 0o711 };
+                match rfs::mkdirat(parent, *name, Mode::from_raw_mode(m)) {
+                    Ok(()) => created = true,
+                    Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => {
+                        return Err(io::Error::new(
+                            io::Error::from(e).kind(),
+                            format!("cannot create {}: {e}", shown.display()),
+                        ))
+                    }
+                }
+                rfs::openat2(parent, *name, flags, Mode::empty(), BENEATH)
+                    .map_err(|e| refuse(&shown, e))?
+            }
+            Err(e) => return Err(refuse(&shown, e)),
+        };
+        let st = rfs::fstat(&fd)?;
+        if created {
+            rfs::fchown(
+                &fd,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )?;
+            rfs::fchmod(&fd, Mode::from_raw_mode(if last { mode } else { 0o711 }))?;
+        } else if st.st_uid != uid {
+            return Err(hostile(format!(
+                "{} is owned by uid {}, not by the user",
+                shown.display(),
+                st.st_uid
+            )));
+        }
+        dir = Some(fd);
+    }
+    dir.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
+}
+
+fn refuse(shown: &Path, e: rustix::io::Errno) -> io::Error {
+    match e {
+        rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::NOTDIR => {
+            hostile(format!(
+                "{} is a symlink, not a directory, or leaves the home; not followed",
+                shown.display()
+            ))
+        }
+        e => io::Error::new(
+            io::Error::from(e).kind(),
+            format!("{}: {e}", shown.display()),
+        ),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// The cage tree while it is being built.
+struct Tree {
+    root: OwnedFd,
+    /// Mounts made read-only once everything is in place.
+    seal: Vec<OwnedFd>,
+    /// A detached tmpfs holding synthesized files (never attached itself).
+    files: Option<OwnedFd>,
+    nfiles: usize,
+}
+
+fn rel(target: &Path) -> &Path {
+    target.strip_prefix("/").unwrap_or(target)
+}
+
+impl Tree {
+    /// Opens `target` inside the tree as an `O_PATH` fd, creating the
+    /// mountpoint (directory or empty file) when missing. Symlinks in the
+    /// tree (the skeleton's, ours) resolve inside the tree only.
+    fn mountpoint(&self, target: &Path, kind: Kind) -> io::Result<OwnedFd> {
+        let r = rel(target);
+        let flags = OFlags::PATH | OFlags::CLOEXEC;
+        match rfs::openat2(&self.root, r, flags, Mode::empty(), IN_ROOT) {
+            Ok(fd) => return Ok(fd),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let parent = match r.parent() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                self.mountpoint(&Path::new("/").join(p), Kind::Dir)?;
+                rfs::openat2(
+                    &self.root,
+                    p,
+                    OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    IN_ROOT,
+                )?
+            }
+            _ => rfs::openat2(
+                &self.root,
+                ".",
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            )?,
+        };
+        let name = r
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        match kind {
+            Kind::Dir => match rfs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Kind::File => {
+                match rfs::openat(
+                    &parent,
+                    name,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::WRONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o644),
+                ) {
+                    Ok(_) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(rfs::openat2(&self.root, r, flags, Mode::empty(), IN_ROOT)?)
+    }
+
+    fn attach(&self, mnt: &OwnedFd, target: &Path, kind: Kind) -> io::Result<()> {
+        let t = self.mountpoint(target, kind)?;
+        rmount::move_mount(
+            mnt,
+            "",
+            &t,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )?;
+        Ok(())
+    }
+
+    fn parent_dir(&self, target: &Path) -> io::Result<(OwnedFd, PathBuf)> {
+        let r = rel(target);
+        let parent = r.parent().unwrap_or(Path::new(""));
+        let p = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let fd = rfs::openat2(
+            &self.root,
+            p,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            IN_ROOT,
+        )?;
+        let name = r
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        Ok((fd, PathBuf::from(name)))
+    }
+
+    fn file_store(&mut self) -> io::Result<BorrowedFd<'_>> {
+        if self.files.is_none() {
+            self.files = Some(new_fs(
+                "tmpfs",
+                &[("mode", "0755"), ("size", "4m")],
+                MountAttrFlags::MOUNT_ATTR_NOSUID
+                    | MountAttrFlags::MOUNT_ATTR_NODEV
+                    | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+            )?);
+        }
+        Ok(self.files.as_ref().expect("just set").as_fd())
+    }
+}
+
+/// `fsopen` + `fsconfig` + `fsmount`: a new detached filesystem mount.
+fn new_fs(fstype: &str, options: &[(&str, &str)], attrs: MountAttrFlags) -> io::Result<OwnedFd> {
+    let fs = rmount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for (k, v) in options {
+        if v.is_empty() {
+            rmount::fsconfig_set_flag(&fs, *k)?;
+        } else {
+            rmount::fsconfig_set_string(&fs, *k, *v)?;
+        }
+    }
+    rmount::fsconfig_create(&fs)?;
+    Ok(rmount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?)
+}
+
+/// A detached recursive clone of the mount tree at `fd`, made nosuid,nodev
+/// (and read-only) on every submount.
+fn clone_tree(fd: BorrowedFd<'_>, readonly: bool) -> io::Result<OwnedFd> {
+    let m = rmount::open_tree(
+        fd,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH
+            | OpenTreeFlags::AT_RECURSIVE,
+    )?;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if readonly {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    set_attrs(m.as_fd(), attrs, true)?;
+    Ok(m)
+}
+
+/// Host-side context the plan needs: the user's home, opened once.
+pub struct Context {
+    pub home: OwnedFd,
+}
+
+impl Context {
+    pub fn open(plan: &Plan) -> io::Result<Context> {
+        let home = open_home(&plan.home)
+            .map_err(|e| io::Error::new(e.kind(), format!("home {}: {e}", plan.home.display())))?;
+        Ok(Context { home })
+    }
+}
+
+/// Executes `plan`, then `pivot_root`s into it. On return the calling
+/// process's root and cwd are the cage's `/`.
+pub fn apply(plan: &Plan, ctx: &Context) -> Result<(), ApplyError> {
+    step(
+        || "make / a recursive slave".into(),
+        rmount::mount_change(
+            "/",
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        )
+        .map_err(io::Error::from),
+    )?;
+    let mut tree: Option<Tree> = None;
+    for op in &plan.ops {
+        let what = || op_text(op);
+        if let Op::Root { skeleton } = op {
+            let root = step(what, open_root(skeleton))?;
+            tree = Some(Tree {
+                seal: Vec::new(),
+                root,
+                files: None,
+                nfiles: 0,
+            });
+            continue;
+        }
+        let t = tree.as_mut().ok_or_else(|| ApplyError {
+            step: what(),
+            err: io::Error::other("plan has no root"),
+        })?;
+        step(what, apply_op(t, op, plan, ctx))?;
+    }
+    let tree = tree.ok_or_else(|| ApplyError {
+        step: "root".into(),
+        err: io::Error::other("plan has no root"),
+    })?;
+    step(|| "pivot_root".into(), pivot(&tree))?;
+    step(
+        || "seal / read-only".into(),
+        set_attrs(
+            tree.root.as_fd(),
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+            false,
+        ),
+    )?;
+    for m in &tree.seal {
+        step(
+            || "seal read-only".into(),
+            set_attrs(
+                m.as_fd(),
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                false,
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The skeleton, cloned and attached over itself (in this private namespace).
+fn open_root(skeleton: &Path) -> io::Result<OwnedFd> {
+    let dir = rfs::open(
+        skeleton,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!(
+                "skeleton {}: {e} (run `cage-admin init`)",
+                skeleton.display()
+            ),
+        )
+    })?;
+    let root = rmount::open_tree(
+        &dir,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    set_attrs(root.as_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false)?;
+    rmount::move_mount(
+        &root,
+        "",
+        &dir,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(root)
+}
+
+fn apply_op(t: &mut Tree, op: &Op, plan: &Plan, ctx: &Context) -> io::Result<()> {
+    let nosuid_nodev = MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV;
+    match op {
+        Op::Root { .. } | Op::Note { .. } => Ok(()),
+        Op::Tmpfs {
+            target,
+            mode,
+            writable,
+        } => {
+            let m = new_fs("tmpfs", &[("mode", &format!("{mode:o}"))], nosuid_nodev)?;
+            t.attach(&m, target, Kind::Dir)?;
+            if !writable {
+                t.seal.push(m);
+            }
+            Ok(())
+        }
+        Op::Dir { target, mode } => {
+            let (parent, name) = t.parent_dir(target)?;
+            match rfs::mkdirat(&parent, &name, Mode::from_raw_mode(*mode)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Op::Symlink { target, to } => {
+            let (parent, name) = t.parent_dir(target)?;
+            match rfs::symlinkat(to, &parent, &name) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Op::Device { target } => {
+            let src = rmount::open_tree(
+                CWD,
+                target,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
+            )?;
+            let st = rfs::fstat(&src)?;
+            let ft = st.st_mode & libc::S_IFMT;
+            if ft != libc::S_IFCHR {
+                return Err(io::Error::other(format!(
+                    "host {} is not a character device",
+                    target.display()
+                )));
+            }
+            set_attrs(src.as_fd(), MOUNT_ATTR_NOSUID, false)?;
+            t.attach(&src, target, Kind::File)
+        }
+        Op::Devpts { target } => {
+            let m = new_fs(
+                "devpts",
+                &[
+                    ("newinstance", ""),
+                    ("ptmxmode", "0666"),
+                    ("mode", "0620"),
+                    ("gid", "5"),
+                ],
+                MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+            )?;
+            t.attach(&m, target, Kind::Dir)
+        }
+        Op::Proc { target, hidepid } => {
+            let mut opts: Vec<(&str, &str)> = Vec::new();
+            if *hidepid != Hidepid::Off {
+                opts.push(("hidepid", hidepid.as_str()));
+            }
+            let m = new_fs(
+                "proc",
+                &opts,
+                nosuid_nodev | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+            )?;
+            t.attach(&m, target, Kind::Dir)
+        }
+        Op::File { target, contents } => {
+            t.nfiles += 1;
+            let name = format!("f{}", t.nfiles);
+            let store = t.file_store()?;
+            let f = rfs::openat(
+                store,
+                name.as_str(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )?;
+            let mut file = std::fs::File::from(f);
+            io::Write::write_all(&mut file, contents.as_bytes())?;
+            drop(file);
+            let m = rmount::open_tree(
+                store,
+                name.as_str(),
+                OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )?;
+            set_attrs(
+                m.as_fd(),
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                false,
+            )?;
+            t.attach(&m, target, Kind::File)
+        }
+        Op::HostFile { source, target } => {
+            let src = rfs::open(
+                source,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            if rfs::fstat(&src)?.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(io::Error::other(format!(
+                    "{} is not a regular file",
+                    source.display()
+                )));
+            }
+            let m = rmount::open_tree(
+                &src,
+                "",
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_EMPTY_PATH,
+            )?;
+            set_attrs(
+                m.as_fd(),
+                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                false,
+            )?;
+            t.attach(&m, target, Kind::File)
+        }
+        Op::Bind {
+            source,
+            target,
+            readonly,
+        } => {
+            let src: OwnedFd = match source {
+                Source::Home => rustix::io::dup(&ctx.home)?,
+                Source::UnderHome { rel, mode } => {
+                    open_under_home(ctx.home.as_fd(), rel, plan.uid, plan.gid, *mode)?
+                }
+                Source::Host(p) => match rfs::open(
+                    p,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => fd,
+                    // A shared mount point absent on this host is skipped.
+                    Err(rustix::io::Errno::NOENT) => return Ok(()),
+                    Err(e) => {
+                        return Err(io::Error::new(
+                            io::Error::from(e).kind(),
+                            format!("{}: {e}", p.display()),
+                        ))
+                    }
+                },
+                Source::SplitUser { dir, user } => {
+                    let d = rfs::open(
+                        dir,
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    match rfs::openat2(
+                        &d,
+                        user.as_str(),
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                        BENEATH,
+                    ) {
+                        Ok(fd) => fd,
+                        Err(rustix::io::Errno::NOENT) => return Ok(()),
+                        Err(e) => return Err(refuse(&dir.join(user), e)),
+                    }
+                }
+            };
+            let m = clone_tree(src.as_fd(), *readonly)?;
+            t.attach(&m, target, Kind::Dir)
+        }
+    }
+}
+
+/// `pivot_root(".", ".")` into the tree, then detach the old root beneath.
+fn pivot(t: &Tree) -> io::Result<()> {
+    rustix::process::fchdir(&t.root)?;
+    rustix::process::pivot_root(".", ".")?;
+    rmount::unmount(".", UnmountFlags::DETACH)?;
+    rustix::process::chdir("/")?;
+    Ok(())
+}
+
+fn op_text(op: &Op) -> String {
+    let p = Plan {
+        user: String::new(),
+        uid: 0,
+        gid: 0,
+        home: PathBuf::new(),
+        ops: vec![op.clone()],
+    };
+    let s = p.to_string();
+    s.lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

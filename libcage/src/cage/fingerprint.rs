@@ -1,0 +1,51 @@
+//! What a cage generation was built from, cheap enough for every entry: the
+//! identity (dev, inode, mtime, size) of every input file, never contents.
+
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::config::{ConfigDir, Settings};
+use crate::identity::Passwd;
+
+fn stat_into(h: &mut impl Hasher, p: &Path) {
+    p.hash(h);
+    match std::fs::symlink_metadata(p) {
+        Ok(m) => (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()).hash(h),
+        Err(_) => 0u8.hash(h),
+    }
+}
+
+fn dir_into(h: &mut impl Hasher, p: &Path) {
+    stat_into(h, p);
+    if let Ok(rd) = std::fs::read_dir(p) {
+        let mut names: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for n in names {
+            if n.is_dir() {
+                dir_into(h, &n);
+            } else {
+                stat_into(h, &n);
+            }
+        }
+    }
+}
+
+pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&user.name, user.uid, user.gid, &user.dir).hash(&mut h);
+    (settings.min_uid, &settings.skeleton, settings.proc.as_str()).hash(&mut h);
+    for p in [
+        config.ini(),
+        config.mount_points(),
+        "/etc/passwd".into(),
+        "/etc/group".into(),
+    ] {
+        stat_into(&mut h, &p);
+    }
+    stat_into(&mut h, &settings.skeleton);
+    stat_into(&mut h, &settings.skeleton.join("etc"));
+    dir_into(&mut h, &config.templates_dir());
+    dir_into(&mut h, &config.custom_etc(&user.name));
+    format!("{:016x}", h.finish())
+}

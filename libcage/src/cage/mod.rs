@@ -1,0 +1,235 @@
+//! Cages as processes (DESIGN.md "Process model"): one small cage init per
+//! caged user holds the mount, PID and IPC namespaces; the first entry builds
+//! it and records it under `/run/cage/`, later entries verify the record and
+//! join through the init.
+
+mod build;
+mod fingerprint;
+mod join;
+pub mod record;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::config::ConfigDir;
+use crate::identity::{self, Directory, Nss, Passwd};
+use crate::policy::{self, Decision, Reason};
+use crate::sys::process;
+use crate::Error;
+pub use join::Live;
+pub use record::Record;
+
+/// How the caller wants to be in the cage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Return in a new child inside the cage; the calling process stays
+    /// outside as a transparent supervisor and never returns.
+    Supervise,
+    /// PAM style: this process joins the mount and IPC namespaces; the
+    /// children it forks are born in the cage's PID namespace.
+    ChildrenOnly,
+}
+
+/// Who to cage.
+#[derive(Clone, Copy, Debug)]
+pub enum Who<'a> {
+    Name(&'a str),
+    Uid(u32),
+}
+
+pub struct Request<'a> {
+    pub config: &'a ConfigDir,
+    pub who: Who<'a>,
+    pub mode: Mode,
+    /// Shown in syslog (`su`, `sshd`, `suexec`, `cage-admin`).
+    pub service: &'a str,
+    /// Overrides `min_uid` of cage.ini (PAM `min_uid=N`).
+    pub min_uid: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Entered {
+    pub user: Passwd,
+    pub generation: u64,
+    /// True when this entry built the cage, false when it joined one.
+    pub built: bool,
+    pub micros: u128,
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Entered(Entered),
+    NotCaged(Passwd, Reason),
+}
+
+fn lookup(who: Who<'_>) -> Result<Passwd, Error> {
+    let r = match who {
+        Who::Name(n) => Nss.user_by_name(n),
+        Who::Uid(u) => Nss.user_by_uid(u),
+    };
+    let shown = || match who {
+        Who::Name(n) => n.to_string(),
+        Who::Uid(u) => format!("uid {u}"),
+    };
+    r.map_err(|e| Error::sys(format!("looking up {}", shown()), e))?
+        .ok_or_else(|| Error::NoUser(shown()))
+}
+
+/// Resolves the user and decides whether they are caged (no side effects).
+pub fn decide(
+    config: &ConfigDir,
+    who: Who<'_>,
+    min_uid: Option<u32>,
+) -> Result<(Passwd, Decision), Error> {
+    let mut settings = config.settings().map_err(Error::Config)?;
+    if let Some(m) = min_uid {
+        settings.min_uid = m;
+    }
+    let user = lookup(who)?;
+    let d = policy::evaluate(config, &settings, user.uid, &user.name)?;
+    Ok((user, d))
+}
+
+/// Puts the caller into the user's cage (see [`Mode`]).
+pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
+    let t0 = Instant::now();
+    let mut settings = req.config.settings().map_err(Error::Config)?;
+    if let Some(m) = req.min_uid {
+        settings.min_uid = m;
+    }
+    let user = lookup(req.who)?;
+    match policy::evaluate(req.config, &settings, user.uid, &user.name)? {
+        Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
+        Decision::Caged => {}
+    }
+    if !rustix::process::geteuid().is_root() {
+        return Err(Error::Perm("entering a cage needs root".into()));
+    }
+    let threads =
+        process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
+    if threads != 1 {
+        return Err(Error::Threads(threads));
+    }
+    if let Some(fd) =
+        process::inheritable_dir_fd().map_err(|e| Error::sys("scanning /proc/self/fd", e))?
+    {
+        return Err(Error::LeakedFd(fd));
+    }
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    let lock = record::Lock::acquire(&run, user.uid)
+        .map_err(|e| Error::sys("locking the cage record", e))?;
+    let fp = fingerprint::compute(req.config, &settings, &user);
+    let existing =
+        Record::read(&run, user.uid).map_err(|e| Error::sys("reading the cage record", e))?;
+    let mut built = false;
+    let live = match existing
+        .as_ref()
+        .filter(|r| r.fingerprint == fp)
+        .map(Live::verify)
+    {
+        Some(Ok(live)) => live,
+        other => {
+            if let Some(Err(why)) = other {
+                crate::log::warn(
+                    "libcage",
+                    &format!(
+                        "user {}: stale cage record ({why}); building a new cage",
+                        user.name
+                    ),
+                );
+            }
+            if let Some(old) = &existing {
+                // An outdated generation: unpin it; its init leaves once empty.
+                Live::unpin(old);
+            }
+            let generation = existing.as_ref().map_or(1, |r| r.generation + 1);
+            let rec = build::build(req.config, &settings, &user, generation, fp)?;
+            rec.write(&run)
+                .map_err(|e| Error::sys("writing the cage record", e))?;
+            built = true;
+            Live::verify(&rec).map_err(Error::Build)?
+        }
+    };
+    let generation = live.record.generation;
+    live.join(req.mode, lock)?;
+    Ok(Outcome::Entered(Entered {
+        user,
+        generation,
+        built,
+        micros: t0.elapsed().as_micros(),
+    }))
+}
+
+/// Unpins the cage of `uid`: new entries build a new one; processes inside
+/// keep running and the init leaves when the last one exits.
+pub fn unpin(uid: u32) -> Result<bool, Error> {
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    let _lock =
+        record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
+    let rec = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
+    Record::remove(&run, uid).map_err(|e| Error::sys("removing the cage record", e))?;
+    if let Some(r) = &rec {
+        Live::unpin(r);
+    }
+    Ok(rec.is_some())
+}
+
+/// Live cages with their process counts.
+pub fn list() -> Result<Vec<(Record, Option<usize>)>, Error> {
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    let recs = Record::list(&run).map_err(|e| Error::sys("listing cage records", e))?;
+    Ok(recs
+        .into_iter()
+        .map(|r| {
+            let n = Live::verify(&r).ok().map(|l| l.process_count());
+            (r, n)
+        })
+        .collect())
+}
+
+/// Builds the identity and plan for `user` (what `cage-admin plan` prints
+/// and what a cage build applies).
+pub fn make_plan(
+    config: &ConfigDir,
+    settings: &crate::config::Settings,
+    user: &Passwd,
+    dir: &dyn Directory,
+) -> Result<crate::plan::Plan, Error> {
+    let mp = config.mount_points_config().map_err(Error::Config)?;
+    let extra =
+        crate::skeleton::template_accounts(&config.templates_dir()).map_err(Error::Config)?;
+    let id = identity::resolve(dir, user, settings.min_uid, &extra)
+        .map_err(|e| Error::sys("resolving accounts", e))?;
+    let custom_dir = config.custom_etc(&user.name);
+    let custom = custom_etc_files(&custom_dir);
+    crate::plan::plan(&crate::plan::Inputs {
+        settings,
+        mount_points: &mp,
+        identity: &id,
+        custom_etc: &custom,
+        custom_etc_dir: &custom_dir,
+    })
+    .map_err(|e| Error::Build(e.to_string()))
+}
+
+/// Regular files under `custom.etc/<user>/`, relative, sorted.
+fn custom_etc_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(base: &std::path::Path, rel: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(base.join(rel)) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            let r = rel.join(e.file_name());
+            if ft.is_dir() {
+                walk(base, &r, out);
+            } else if ft.is_file() {
+                out.push(r);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, std::path::Path::new(""), &mut out);
+    out.sort();
+    out
+}

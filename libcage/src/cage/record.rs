@@ -1,0 +1,173 @@
+//! Records of live cages under `/run/cage/` (root-only): which init holds a
+//! user's cage, and how to verify it before joining.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::paths::RUN_DIR;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    pub uid: u32,
+    pub user: String,
+    /// Host pid of the cage init.
+    pub pid: i32,
+    /// Start time of the init (clock ticks since boot, /proc/PID/stat field 22).
+    pub start: u64,
+    pub generation: u64,
+    pub fingerprint: String,
+    pub mntns: u64,
+    pub pidns: u64,
+    pub ipcns: u64,
+    /// Unix time the cage was built.
+    pub created: u64,
+}
+
+/// The root-only run directory, created when missing and checked otherwise.
+pub fn run_dir() -> io::Result<PathBuf> {
+    let p = PathBuf::from(RUN_DIR);
+    match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let md = std::fs::symlink_metadata(&p)?;
+    if !md.is_dir() || md.uid() != 0 || md.permissions().mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{RUN_DIR} must be a root-owned directory not writable by others"),
+        ));
+    }
+    Ok(p)
+}
+
+fn rec_path(dir: &Path, uid: u32) -> PathBuf {
+    dir.join(format!("{uid}.rec"))
+}
+
+impl Record {
+    fn to_text(&self) -> String {
+        format!(
+            "uid={}\nuser={}\npid={}\nstart={}\ngeneration={}\nfingerprint={}\nmntns={}\npidns={}\nipcns={}\ncreated={}\n",
+            self.uid, self.user, self.pid, self.start, self.generation, self.fingerprint, self.mntns, self.pidns, self.ipcns, self.created
+        )
+    }
+
+    fn from_text(text: &str) -> Option<Record> {
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+        };
+        Some(Record {
+            uid: get("uid")?.parse().ok()?,
+            user: get("user")?.to_string(),
+            pid: get("pid")?.parse().ok()?,
+            start: get("start")?.parse().ok()?,
+            generation: get("generation")?.parse().ok()?,
+            fingerprint: get("fingerprint")?.to_string(),
+            mntns: get("mntns")?.parse().ok()?,
+            pidns: get("pidns")?.parse().ok()?,
+            ipcns: get("ipcns")?.parse().ok()?,
+            created: get("created")?.parse().ok()?,
+        })
+    }
+
+    /// The record of `uid`; `Ok(None)` when absent or unreadable garbage.
+    pub fn read(dir: &Path, uid: u32) -> io::Result<Option<Record>> {
+        let p = rec_path(dir, uid);
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !md.is_file() || md.uid() != 0 {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p)?;
+        Ok(Record::from_text(&text).filter(|r| r.uid == uid))
+    }
+
+    /// Writes atomically (temp file + rename), mode 0600.
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        let tmp = dir.join(format!(".{}.rec.{}", self.uid, std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
+            io::Write::write_all(&mut f, self.to_text().as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, rec_path(dir, self.uid))
+    }
+
+    pub fn remove(dir: &Path, uid: u32) -> io::Result<()> {
+        match std::fs::remove_file(rec_path(dir, uid)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Every record, sorted by uid.
+    pub fn list(dir: &Path) -> io::Result<Vec<Record>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            if let Some(uid) = name
+                .strip_suffix(".rec")
+                .and_then(|u| u.parse::<u32>().ok())
+            {
+                if let Some(r) = Record::read(dir, uid)? {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by_key(|r| r.uid);
+        Ok(out)
+    }
+}
+
+/// The per-user lock serialising build and join (single flight).
+pub struct Lock(#[allow(dead_code)] std::fs::File);
+
+impl Lock {
+    pub fn acquire(dir: &Path, uid: u32) -> io::Result<Lock> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir.join(format!("{uid}.lock")))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
+        Ok(Lock(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip() {
+        let r = Record {
+            uid: 1001,
+            user: "alice".into(),
+            pid: 42,
+            start: 99,
+            generation: 3,
+            fingerprint: "abc".into(),
+            mntns: 1,
+            pidns: 2,
+            ipcns: 3,
+            created: 7,
+        };
+        assert_eq!(Record::from_text(&r.to_text()), Some(r));
+        assert_eq!(Record::from_text("uid=1\n"), None);
+    }
+}

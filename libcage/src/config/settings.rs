@@ -1,0 +1,298 @@
+//! `cage.ini`: main settings.
+
+use std::path::{Path, PathBuf};
+
+use super::{ini, read_optional, ConfigError};
+use crate::paths;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Every user at or above `min_uid` is caged unless disabled.
+    EnableAll,
+    /// Only users with an enabled marker are caged.
+    DisableAll,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::EnableAll => "enable-all",
+            Mode::DisableAll => "disable-all",
+        }
+    }
+}
+
+/// The `hidepid=` value of the cage's `/proc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hidepid {
+    Off,
+    NoAccess,
+    Invisible,
+    Ptraceable,
+}
+
+impl Hidepid {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hidepid::Off => "off",
+            Hidepid::NoAccess => "noaccess",
+            Hidepid::Invisible => "invisible",
+            Hidepid::Ptraceable => "ptraceable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub min_uid: u32,
+    pub mode: Mode,
+    pub skeleton: PathBuf,
+    pub state_dir: PathBuf,
+    pub proc: Hidepid,
+    pub persist: bool,
+}
+
+/// `UID_MIN` from `/etc/login.defs`, 1000 when absent.
+pub fn login_defs_uid_min() -> u32 {
+    login_defs_uid_min_from(&std::fs::read_to_string("/etc/login.defs").unwrap_or_default())
+}
+
+fn login_defs_uid_min_from(text: &str) -> u32 {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some("UID_MIN"), Some(v)) => v.parse().ok(),
+                _ => None,
+            }
+        })
+        .last()
+        .unwrap_or(1000)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_uid: login_defs_uid_min(),
+            mode: Mode::DisableAll,
+            skeleton: PathBuf::from(paths::DEFAULT_SKELETON),
+            state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
+            proc: Hidepid::Invisible,
+            persist: true,
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn absolute(v: &str) -> Option<PathBuf> {
+    let p = Path::new(v);
+    (p.is_absolute()
+        && !p
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir)))
+    .then(|| p.to_path_buf())
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, Vec<ConfigError>> {
+        match read_optional(path) {
+            Ok(Some(text)) => Settings::parse(path, &text),
+            Ok(None) => Ok(Settings::default()),
+            Err(e) => Err(vec![e]),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<ConfigError>> {
+        let (sections, mut errors) = ini::parse(path, text);
+        let mut s = Settings::default();
+        for sec in &sections {
+            if sec.name != "cage" {
+                let why = match sec.name.as_str() {
+                    "cgroup" | "tmpwatch" => " (not supported by this version)",
+                    _ => "",
+                };
+                errors.push(ConfigError::new(
+                    path,
+                    sec.line,
+                    format!("unknown section [{}]{why}; expected [cage]", sec.name),
+                ));
+                continue;
+            }
+            for e in &sec.entries {
+                let bad = |what: &str| {
+                    ConfigError::new(
+                        path,
+                        e.line,
+                        format!("{} = {}: expected {what}", e.key, e.value),
+                    )
+                };
+                match e.key.as_str() {
+                    "min_uid" => match e.value.parse::<u32>() {
+                        Ok(v) if v > 0 => s.min_uid = v,
+                        _ => errors.push(bad("a uid greater than 0")),
+                    },
+                    "mode" => match e.value.as_str() {
+                        "enable-all" => s.mode = Mode::EnableAll,
+                        "disable-all" => s.mode = Mode::DisableAll,
+                        _ => errors.push(bad("`enable-all` or `disable-all`")),
+                    },
+                    "skeleton" => match absolute(&e.value) {
+                        Some(p) => s.skeleton = p,
+                        None => errors.push(bad("an absolute path")),
+                    },
+                    "state_dir" => match absolute(&e.value) {
+                        Some(p) => s.state_dir = p,
+                        None => errors.push(bad("an absolute path")),
+                    },
+                    "proc" => match e.value.as_str() {
+                        "invisible" | "2" => s.proc = Hidepid::Invisible,
+                        "noaccess" | "1" => s.proc = Hidepid::NoAccess,
+                        "ptraceable" | "4" => s.proc = Hidepid::Ptraceable,
+                        "off" | "0" => s.proc = Hidepid::Off,
+                        _ => errors.push(bad("`invisible`, `noaccess`, `ptraceable` or `off`")),
+                    },
+                    "persist" => match parse_bool(&e.value) {
+                        Some(b) => s.persist = b,
+                        None => errors.push(bad("`yes` or `no`")),
+                    },
+                    other => errors.push(ConfigError::new(
+                        path,
+                        e.line,
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc or persist"),
+                    )),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            errors.sort_by_key(|e| e.line);
+            Err(errors)
+        }
+    }
+}
+
+/// Sets `key = value` in section `[cage]` of `text`, keeping every other
+/// line (and comments) as they are. Returns the new text.
+pub fn set_key(text: &str, key: &str, value: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_cage = false;
+    let mut cage_seen = false;
+    let mut done = false;
+    for raw in text.lines() {
+        let t = raw.trim();
+        if t.starts_with('[') {
+            if in_cage && !done {
+                out.push(format!("{key} = {value}"));
+                done = true;
+            }
+            in_cage = t.trim_start_matches('[').trim_end_matches(']').trim() == "cage";
+            cage_seen |= in_cage;
+        } else if in_cage && !done {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key && !t.starts_with(';') && !t.starts_with('#') {
+                    out.push(format!("{key} = {value}"));
+                    done = true;
+                    continue;
+                }
+            }
+        }
+        out.push(raw.to_string());
+    }
+    if !done {
+        if !cage_seen {
+            out.push("[cage]".to_string());
+        }
+        out.push(format!("{key} = {value}"));
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let s = Settings::parse(Path::new("c.ini"), "").unwrap();
+        assert_eq!(s.mode, Mode::DisableAll);
+        assert_eq!(s.proc, Hidepid::Invisible);
+        assert!(s.persist);
+        assert_eq!(s.skeleton, PathBuf::from("/usr/share/cage-skeleton"));
+    }
+
+    #[test]
+    fn parses_all_keys() {
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\n";
+        let s = Settings::parse(Path::new("c.ini"), t).unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                min_uid: 500,
+                mode: Mode::EnableAll,
+                skeleton: "/srv/skel".into(),
+                state_dir: "/srv/state".into(),
+                proc: Hidepid::Ptraceable,
+                persist: false
+            }
+        );
+    }
+
+    #[test]
+    fn every_error_has_file_and_line() {
+        let t = "[cage]\nmin_uid = abc\nmode = all\nskeleton = rel/path\nproc = maybe\nbogus = 1\n[cgroup]\nmemory.max = 1G\n";
+        let errs: Vec<String> = Settings::parse(Path::new("/etc/cage/cage.ini"), t)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "/etc/cage/cage.ini:2: min_uid = abc: expected a uid greater than 0",
+                "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
+                "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
+                "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc or persist",
+                "/etc/cage/cage.ini:7: unknown section [cgroup] (not supported by this version); expected [cage]",
+            ]
+        );
+    }
+
+    #[test]
+    fn uid_min_from_login_defs() {
+        assert_eq!(
+            login_defs_uid_min_from("#UID_MIN 5\nUID_MIN\t\t\t 1000\nUID_MAX 60000\n"),
+            1000
+        );
+        assert_eq!(login_defs_uid_min_from(""), 1000);
+        assert_eq!(login_defs_uid_min_from("UID_MIN 500"), 500);
+    }
+
+    #[test]
+    fn set_key_keeps_comments() {
+        let t = "; my settings\n[cage]\nmode = disable-all ; was\nmin_uid = 1000\n";
+        assert_eq!(
+            set_key(t, "mode", "enable-all"),
+            "; my settings\n[cage]\nmode = enable-all\nmin_uid = 1000\n"
+        );
+        assert_eq!(
+            set_key("", "mode", "enable-all"),
+            "[cage]\nmode = enable-all\n"
+        );
+        assert_eq!(
+            set_key("[cage]\nmin_uid = 5\n", "mode", "x"),
+            "[cage]\nmin_uid = 5\nmode = x\n"
+        );
+    }
+}

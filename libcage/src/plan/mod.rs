@@ -1,0 +1,384 @@
+//! The mount plan: a pure value computed from config + identity. No I/O
+//! here; [`crate::apply`] executes a plan, `cage-admin plan USER` prints one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Hidepid, MountKind, MountPoints, Settings};
+use crate::identity::Identity;
+
+/// Where a bind mount's source comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An admin-controlled host path.
+    Host(PathBuf),
+    /// The user's home directory itself.
+    Home,
+    /// A directory under the user's home, created (owned by the user, with
+    /// `mode`) when missing, opened without following any symlink.
+    UnderHome { rel: PathBuf, mode: u32 },
+    /// `<dir>/<user>` of an admin-controlled `dir`, opened without following
+    /// a symlink in the last component; skipped when absent.
+    SplitUser { dir: PathBuf, user: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The skeleton, bound read-only as the cage's `/`.
+    Root { skeleton: PathBuf },
+    /// A fresh tmpfs (root-owned, read-only once populated unless `writable`).
+    Tmpfs {
+        target: PathBuf,
+        mode: u32,
+        writable: bool,
+    },
+    /// A directory created inside a tmpfs of this plan.
+    Dir { target: PathBuf, mode: u32 },
+    /// A symlink created inside a tmpfs of this plan.
+    Symlink { target: PathBuf, to: PathBuf },
+    /// A bind mount, always `nosuid,nodev` (recursively).
+    Bind {
+        source: Source,
+        target: PathBuf,
+        readonly: bool,
+    },
+    /// A host device node bound in (the only mounts without `nodev`).
+    Device { target: PathBuf },
+    /// A private devpts instance.
+    Devpts { target: PathBuf },
+    /// Procfs of the cage's PID namespace.
+    Proc { target: PathBuf, hidepid: Hidepid },
+    /// A file with synthesized contents, bound read-only over the skeleton.
+    File { target: PathBuf, contents: String },
+    /// An admin-provided host file (`custom.etc/<user>/...`), bound read-only.
+    HostFile { source: PathBuf, target: PathBuf },
+    /// A path the config names that needs no mount (shown by `plan`).
+    Note { target: PathBuf, text: String },
+}
+
+impl Op {
+    pub fn target(&self) -> &Path {
+        match self {
+            Op::Root { .. } => Path::new("/"),
+            Op::Tmpfs { target, .. }
+            | Op::Dir { target, .. }
+            | Op::Symlink { target, .. }
+            | Op::Bind { target, .. }
+            | Op::Device { target }
+            | Op::Devpts { target }
+            | Op::Proc { target, .. }
+            | Op::File { target, .. }
+            | Op::HostFile { target, .. }
+            | Op::Note { target, .. } => target,
+        }
+    }
+
+    /// True when this op puts a new mount (or file) at its target, which
+    /// then needs a mountpoint in whatever lies below.
+    pub fn mounts(&self) -> bool {
+        !matches!(
+            self,
+            Op::Root { .. } | Op::Dir { .. } | Op::Symlink { .. } | Op::Note { .. }
+        )
+    }
+}
+
+/// Everything a plan is computed from.
+pub struct Inputs<'a> {
+    pub settings: &'a Settings,
+    pub mount_points: &'a MountPoints,
+    pub identity: &'a Identity,
+    /// Files under `custom.etc/<user>/`, relative (e.g. `php.ini`, `ssl/x.pem`).
+    pub custom_etc: &'a [PathBuf],
+    /// `custom.etc/<user>` itself.
+    pub custom_etc_dir: &'a Path,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub ops: Vec<Op>,
+}
+
+/// Device nodes every cage gets.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// The home directory cannot be mounted at its real path.
+    Home(String),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Home(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// Computes the plan (pure).
+pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
+    let user = &inp.identity.user;
+    let home = PathBuf::from(&user.dir);
+    let home_str = crate::config::mountpoints::normal_absolute(&user.dir)
+        .map_err(|m| PlanError::Home(format!("home directory of {}: {m}", user.name)))?;
+    let home_parent = home_str
+        .parent()
+        .filter(|p| *p != Path::new("/"))
+        .ok_or_else(|| {
+            PlanError::Home(format!(
+                "home directory of {} ({}) must be below a base directory such as /home",
+                user.name, user.dir
+            ))
+        })?
+        .to_path_buf();
+    for reserved in [
+        "/etc", "/proc", "/dev", "/tmp", "/usr", "/bin", "/sbin", "/lib", "/lib64",
+    ] {
+        if home_str.starts_with(reserved) {
+            return Err(PlanError::Home(format!(
+                "home directory of {} ({}) is inside {reserved}",
+                user.name, user.dir
+            )));
+        }
+    }
+
+    let mut ops = vec![Op::Root {
+        skeleton: inp.settings.skeleton.clone(),
+    }];
+
+    // /dev: a small tmpfs with the safe nodes, a private devpts and /dev/shm.
+    ops.push(Op::Tmpfs {
+        target: "/dev".into(),
+        mode: 0o755,
+        writable: false,
+    });
+    for d in DEVICES {
+        ops.push(Op::Device {
+            target: Path::new("/dev").join(d),
+        });
+    }
+    ops.push(Op::Dir {
+        target: "/dev/pts".into(),
+        mode: 0o755,
+    });
+    ops.push(Op::Devpts {
+        target: "/dev/pts".into(),
+    });
+    ops.push(Op::Symlink {
+        target: "/dev/ptmx".into(),
+        to: "pts/ptmx".into(),
+    });
+    ops.push(Op::Dir {
+        target: "/dev/shm".into(),
+        mode: 0o755,
+    });
+    ops.push(Op::Tmpfs {
+        target: "/dev/shm".into(),
+        mode: 0o1777,
+        writable: true,
+    });
+    for (name, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        ops.push(Op::Symlink {
+            target: Path::new("/dev").join(name),
+            to: to.into(),
+        });
+    }
+
+    ops.push(Op::Proc {
+        target: "/proc".into(),
+        hidepid: inp.settings.proc,
+    });
+
+    // /etc: the skeleton's, with synthesized accounts and custom files.
+    ops.push(Op::File {
+        target: "/etc/passwd".into(),
+        contents: inp.identity.passwd.clone(),
+    });
+    ops.push(Op::File {
+        target: "/etc/group".into(),
+        contents: inp.identity.group.clone(),
+    });
+    for rel in inp.custom_etc {
+        ops.push(Op::HostFile {
+            source: inp.custom_etc_dir.join(rel),
+            target: Path::new("/etc").join(rel),
+        });
+    }
+
+    // The home, alone in its base directory.
+    ops.push(Op::Tmpfs {
+        target: home_parent.clone(),
+        mode: 0o755,
+        writable: false,
+    });
+    let mut p = home_parent.clone();
+    for c in home_str
+        .strip_prefix(&home_parent)
+        .expect("parent is a prefix")
+        .components()
+    {
+        p.push(c);
+        ops.push(Op::Dir {
+            target: p.clone(),
+            mode: 0o755,
+        });
+    }
+    ops.push(Op::Bind {
+        source: Source::Home,
+        target: home.clone(),
+        readonly: false,
+    });
+
+    ops.push(Op::Bind {
+        source: Source::UnderHome {
+            rel: ".cage/tmp".into(),
+            mode: 0o700,
+        },
+        target: "/tmp".into(),
+        readonly: false,
+    });
+
+    for e in &inp.mount_points.entries {
+        match &e.kind {
+            MountKind::Shared { readonly } => ops.push(Op::Bind {
+                source: Source::Host(e.path.clone()),
+                target: e.path.clone(),
+                readonly: *readonly,
+            }),
+            MountKind::PerUser { mode } => {
+                let rel = Path::new(".cage").join(e.path.strip_prefix("/").expect("absolute"));
+                ops.push(Op::Bind {
+                    source: Source::UnderHome { rel, mode: *mode },
+                    target: e.path.clone(),
+                    readonly: false,
+                })
+            }
+            MountKind::SplitByUser => {
+                ops.push(Op::Tmpfs {
+                    target: e.path.clone(),
+                    mode: 0o755,
+                    writable: false,
+                });
+                let target = e.path.join(&user.name);
+                ops.push(Op::Dir {
+                    target: target.clone(),
+                    mode: 0o755,
+                });
+                ops.push(Op::Bind {
+                    source: Source::SplitUser {
+                        dir: e.path.clone(),
+                        user: user.name.clone(),
+                    },
+                    target,
+                    readonly: false,
+                });
+            }
+        }
+    }
+    for (line, path) in &inp.mount_points.ignored {
+        ops.push(Op::Note {
+            target: path.clone(),
+            text: format!("cage.mp:{line}: provided by the cage itself"),
+        });
+    }
+
+    // Parent first; equal depth keeps the order above (stable sort).
+    ops.sort_by_key(|op| {
+        if matches!(op, Op::Root { .. }) {
+            0
+        } else {
+            op.target().components().count()
+        }
+    });
+    Ok(Plan {
+        user: user.name.clone(),
+        uid: user.uid,
+        gid: user.gid,
+        home,
+        ops,
+    })
+}
+
+fn source_text(s: &Source) -> String {
+    match s {
+        Source::Host(p) => p.display().to_string(),
+        Source::Home => "~ (home)".to_string(),
+        Source::UnderHome { rel, mode } => {
+            format!("~/{} (mode {mode:04o}, created if missing)", rel.display())
+        }
+        Source::SplitUser { dir, user } => format!("{}/{user} (if present)", dir.display()),
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "# cage plan for {} (uid {}, gid {}, home {})",
+            self.user,
+            self.uid,
+            self.gid,
+            self.home.display()
+        )?;
+        for op in &self.ops {
+            let t = op.target().display();
+            match op {
+                Op::Root { skeleton } => {
+                    writeln!(f, "root     /  <- {}  ro,nosuid,nodev", skeleton.display())?
+                }
+                Op::Tmpfs { mode, writable, .. } => writeln!(
+                    f,
+                    "tmpfs    {t}  mode={mode:04o},{},nosuid,nodev",
+                    if *writable { "rw" } else { "ro" }
+                )?,
+                Op::Dir { mode, .. } => writeln!(f, "dir      {t}  mode={mode:04o}")?,
+                Op::Symlink { to, .. } => writeln!(f, "symlink  {t} -> {}", to.display())?,
+                Op::Bind {
+                    source, readonly, ..
+                } => writeln!(
+                    f,
+                    "bind     {t}  <- {}  {},nosuid,nodev",
+                    source_text(source),
+                    if *readonly { "ro" } else { "rw" }
+                )?,
+                Op::Device { .. } => writeln!(f, "device   {t}  <- {t}  rw,nosuid")?,
+                Op::Devpts { .. } => {
+                    writeln!(f, "devpts   {t}  newinstance,ptmxmode=0666,nosuid,noexec")?
+                }
+                Op::Proc { hidepid, .. } => writeln!(
+                    f,
+                    "proc     {t}  hidepid={},nosuid,nodev,noexec",
+                    hidepid.as_str()
+                )?,
+                Op::File { contents, .. } => {
+                    writeln!(
+                        f,
+                        "file     {t}  synthesized, {} lines, ro",
+                        contents.lines().count()
+                    )?;
+                    for l in contents.lines() {
+                        writeln!(f, "         | {l}")?;
+                    }
+                }
+                Op::HostFile { source, .. } => {
+                    writeln!(f, "file     {t}  <- {}  ro", source.display())?
+                }
+                Op::Note { text, .. } => writeln!(f, "note     {t}  {text}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

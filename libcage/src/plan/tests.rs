@@ -1,0 +1,69 @@
+//! Golden-file tests: the plan for sample configs, as `cage-admin plan` prints it.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::config::{MountPoints, Settings};
+use crate::identity::{resolve, Directory, Extra, Fixture};
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nalice:x:1001:1001:Alice:/home/alice:/bin/bash\nbob:x:1002:1002:Bob:/home/bob:/bin/bash\nvh:x:1003:1003::/var/www/vhosts/vh.example:/bin/sh\nflat:x:1004:1004::/flat:/bin/sh\n";
+const GROUP: &str = "root:x:0:\nwww-data:x:33:alice,bob\nalice:x:1001:\nbob:x:1002:\nvh:x:1003:\n";
+
+fn golden(name: &str, user: &str, mp: &str, custom: &[&str]) -> Result<String, PlanError> {
+    let fx = Fixture::from_files(PASSWD, GROUP);
+    let u = fx.user_by_name(user).unwrap().unwrap();
+    let settings = Settings::parse(
+        Path::new("cage.ini"),
+        "[cage]\nmin_uid = 1000\nskeleton = /usr/share/cage-skeleton\n",
+    )
+    .unwrap();
+    let mps = MountPoints::parse(Path::new("cage.mp"), mp).unwrap();
+    let id = resolve(&fx, &u, 1000, &Extra::default()).unwrap();
+    let custom: Vec<PathBuf> = custom.iter().map(PathBuf::from).collect();
+    let dir = PathBuf::from("/etc/cage/custom.etc").join(user);
+    let p = plan(&Inputs {
+        settings: &settings,
+        mount_points: &mps,
+        identity: &id,
+        custom_etc: &custom,
+        custom_etc_dir: &dir,
+    })?;
+    let text = p.to_string();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/plan")
+        .join(format!("{name}.plan"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", file.display()));
+    assert_eq!(text, want, "plan differs from {}", file.display());
+    Ok(text)
+}
+
+#[test]
+fn plain_user() {
+    golden("alice-default", "alice", "", &[]).unwrap();
+}
+
+#[test]
+fn cagefs_mount_points() {
+    let mp = "/var/lib/mysql\n!/opt\n@/var/spool/cron,700\n@/var/run/screen,777\n%/home/httpd/fcgi-bin\n/proc\n/dev/pts\n";
+    golden("alice-cagefs-mp", "alice", mp, &["php.ini", "ssl/site.pem"]).unwrap();
+}
+
+#[test]
+fn home_outside_home() {
+    let text = golden("vh-vhosts", "vh", "/var/www/shared\n", &[]).unwrap();
+    assert!(text.contains("tmpfs    /var/www/vhosts  mode=0755,ro"));
+}
+
+#[test]
+fn home_directly_below_root_is_refused() {
+    let err = golden("never", "flat", "", &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "home directory of flat (/flat) must be below a base directory such as /home"
+    );
+}

@@ -1,0 +1,239 @@
+//! Process-level calls rustix does not wrap safely: fork, signal masks,
+//! sigwaitinfo, the session keyring, and descriptor hygiene.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::cvt;
+
+pub enum Fork {
+    Child,
+    Parent(i32),
+}
+
+/// `fork(2)`.
+///
+/// # Safety
+/// The caller must be single-threaded (checked by [`thread_count`] before
+/// any cage work), so the child may allocate and run arbitrary Rust code.
+pub unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller guarantees a single-threaded process.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// `_exit(2)`: leave without running the host program's atexit handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Number of threads of this process, from `/proc/self/status`.
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// A signal set.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn new(signals: &[i32]) -> SigSet {
+        // SAFETY: sigemptyset initialises the zeroed set; sigaddset only
+        // writes into it.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            SigSet(set)
+        }
+    }
+}
+
+/// Blocks `set`, returning the previous mask.
+pub fn block(set: &SigSet) -> io::Result<SigSet> {
+    // SAFETY: zeroed sigset_t is a valid out value.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to initialised sets.
+    let rc = unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set.0, &mut old) };
+    cvt(rc)?;
+    Ok(SigSet(old))
+}
+
+/// Replaces the signal mask with `set`.
+pub fn set_mask(set: &SigSet) -> io::Result<()> {
+    // SAFETY: valid pointer to an initialised set; old mask not requested.
+    cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) }).map(|_| ())
+}
+
+pub struct SigInfo {
+    pub signo: i32,
+    pub code: i32,
+}
+
+/// Waits for one of the (blocked) signals in `set`; `None` on timeout.
+pub fn wait_signal(set: &SigSet, timeout_ms: Option<u64>) -> io::Result<Option<SigInfo>> {
+    // SAFETY: zeroed siginfo_t is a valid out value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = match timeout_ms {
+        None => {
+            // SAFETY: valid set and out pointer.
+            unsafe { libc::sigwaitinfo(&set.0, &mut info) }
+        }
+        Some(ms) => {
+            let ts = libc::timespec {
+                tv_sec: (ms / 1000) as libc::time_t,
+                tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+            };
+            // SAFETY: valid set, out pointer and timespec.
+            unsafe { libc::sigtimedwait(&set.0, &mut info, &ts) }
+        }
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(SigInfo {
+        signo: info.si_signo,
+        code: info.si_code,
+    }))
+}
+
+/// Resets `sig` to its default disposition.
+pub fn default_disposition(sig: i32) {
+    // SAFETY: SIG_DFL is always a valid handler for a valid signal number.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// `kill(pid, sig)`; `Ok(false)` when no such process (ESRCH).
+pub fn kill(pid: i32, sig: i32) -> io::Result<bool> {
+    // SAFETY: kill has no memory-safety preconditions.
+    match cvt(unsafe { libc::kill(pid, sig) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Joins a fresh anonymous session keyring (`KEYCTL_JOIN_SESSION_KEYRING`).
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks the kernel for a new anonymous keyring.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets this process's name (`comm`, first 15 bytes).
+pub fn set_name(name: &str) {
+    let mut bytes = [0u8; 16];
+    for (d, s) in bytes.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+    // SAFETY: PR_SET_NAME reads a 16-byte NUL-terminated buffer we own.
+    unsafe { libc::prctl(libc::PR_SET_NAME, bytes.as_ptr()) };
+}
+
+/// The first descriptor that is an inheritable (no `FD_CLOEXEC`) directory,
+/// which would let code in the cage `fchdir` back to the host.
+pub fn inheritable_dir_fd() -> io::Result<Option<RawFd>> {
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let Ok(fd) = entry?.file_name().to_string_lossy().parse::<RawFd>() else {
+            continue;
+        };
+        // SAFETY: fcntl on any integer is memory-safe; a closed fd gives EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        // SAFETY: zeroed stat is a valid out value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out pointer; fd may be closed by now (then -1).
+        if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Ok(Some(fd));
+        }
+    }
+    Ok(None)
+}
+
+/// Closes every descriptor from 3 up, except `keep`.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.to_vec();
+    keep.sort_unstable();
+    let mut next: u32 = 3;
+    for &k in &keep {
+        if k < 3 {
+            continue;
+        }
+        if (k as u32) > next {
+            // SAFETY: close_range on a range of our own fds, nothing else
+            // in this single-threaded process refers to them afterwards.
+            unsafe { libc::syscall(libc::SYS_close_range, next, k as u32 - 1, 0) };
+        }
+        next = k as u32 + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, next, u32::MAX, 0) };
+}
+
+/// Points fds 0, 1 and 2 at `/dev/null` (of the current root).
+pub fn stdio_to_null() {
+    // SAFETY: open of a static path; dup2 onto the standard descriptors.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            for t in 0..3 {
+                libc::dup2(fd, t);
+            }
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Sets `PR_SET_PDEATHSIG` for this process.
+pub fn die_with_parent(sig: i32) -> io::Result<()> {
+    // SAFETY: prctl with an integer argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) }).map(|_| ())
+}
+
+/// `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace fd.
+pub fn ns_type(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns an int.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })
+}
+
+/// `unshare(flags)`.
+///
+/// # Safety
+/// The caller must be single-threaded and must not pass `CLONE_FILES`.
+pub unsafe fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: per this function's contract.
+    cvt(unsafe { libc::unshare(flags) }).map(|_| ())
+}

@@ -1,0 +1,1 @@
+//! pam_cage.so
