@@ -1,6 +1,9 @@
 //! cage-admin: the administration tool (cagefsctl's job).
 
+mod cage_cmd;
+mod out;
 mod skeleton_cmd;
+mod users_cmd;
 
 use std::process::ExitCode;
 
@@ -15,7 +18,11 @@ pub struct Global {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "cage-admin", version, about = "Administer cage, the per-user filesystem cage")]
+#[command(
+    name = "cage-admin",
+    version,
+    about = "Administer cage, the per-user filesystem cage"
+)]
 struct Cli {
     /// Configuration directory
     #[arg(long, global = true, default_value = libcage::paths::DEFAULT_CONFIG_DIR)]
@@ -34,12 +41,56 @@ struct Cli {
 enum Cmd {
     #[command(flatten)]
     Skeleton(skeleton_cmd::Command),
+    /// Enable, disable or show one user
+    #[command(subcommand)]
+    User(users_cmd::UserCmd),
+    /// Show or change the mode (enable-all / disable-all)
+    #[command(subcommand)]
+    Mode(users_cmd::ModeCmd),
+    /// List users with an enabled marker
+    ListEnabled,
+    /// List users with a disabled marker
+    ListDisabled,
+    /// Show (or set) the lowest uid that can be caged
+    MinUid { value: Option<u32> },
+    /// Print the two-digit directory prefix of a user
+    Getprefix { user: String },
+    /// Print the mount plan of a user's cage
+    Plan { user: String },
+    /// Run a command (default: a login shell) as USER inside USER's cage
+    Enter {
+        user: String,
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+    /// List live cages
+    List,
+    /// Unpin cages: new entries build a new one, processes inside keep running
+    Unmount {
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let g = Global { config: ConfigDir::new(cli.config), json: cli.json, verbose: cli.verbose };
+    let g = Global {
+        config: ConfigDir::new(cli.config),
+        json: cli.json,
+        verbose: cli.verbose,
+    };
     match cli.cmd {
         Cmd::Skeleton(c) => skeleton_cmd::run(c, &g),
+        Cmd::User(c) => users_cmd::user(c, &g),
+        Cmd::Mode(c) => users_cmd::mode(c, &g),
+        Cmd::ListEnabled => users_cmd::list(&g, true),
+        Cmd::ListDisabled => users_cmd::list(&g, false),
+        Cmd::MinUid { value } => users_cmd::min_uid(&g, value),
+        Cmd::Getprefix { user } => users_cmd::getprefix(&g, &user),
+        Cmd::Plan { user } => cage_cmd::plan(&g, &user),
+        Cmd::Enter { user, cmd } => cage_cmd::enter(&g, &user, &cmd),
+        Cmd::List => cage_cmd::list(&g),
+        Cmd::Unmount { user, all } => cage_cmd::unmount(&g, user.as_deref(), all),
     }
 }

@@ -21,3 +21,37 @@ pub fn warn(tag: &str, msg: &str) {
 pub fn error(tag: &str, msg: &str) {
     log(Priority::Err, tag, msg);
 }
+
+/// A syslog connection opened before entering a cage (whose mount namespace
+/// has no `/dev/log`), so the entry line can still be sent from inside.
+/// Datagrams carry `<PRI>ident[pid]: msg`; the daemon adds the timestamp.
+pub struct Preconnected(Option<std::os::unix::net::UnixDatagram>);
+
+impl Preconnected {
+    pub fn new() -> Preconnected {
+        let sock = std::os::unix::net::UnixDatagram::unbound()
+            .ok()
+            .filter(|s| s.connect("/dev/log").is_ok());
+        Preconnected(sock)
+    }
+
+    pub fn send(&self, prio: Priority, tag: &str, msg: &str) {
+        let Some(sock) = &self.0 else {
+            return log(prio, tag, msg);
+        };
+        let ident = std::fs::read_to_string("/proc/self/comm")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "cage".into());
+        let pri = libc::LOG_AUTHPRIV | crate::sys::syslog::level(prio);
+        let line = format!("<{pri}>{ident}[{}]: {tag}: {msg}", std::process::id());
+        if sock.send(line.as_bytes()).is_err() {
+            log(prio, tag, msg);
+        }
+    }
+}
+
+impl Default for Preconnected {
+    fn default() -> Self {
+        Preconnected::new()
+    }
+}

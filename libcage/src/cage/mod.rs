@@ -41,7 +41,8 @@ pub struct Request<'a> {
     pub config: &'a ConfigDir,
     pub who: Who<'a>,
     pub mode: Mode,
-    /// Shown in syslog (`su`, `sshd`, `suexec`, `cage-admin`).
+    /// The syslog tag of the entry line and of failures, e.g.
+    /// `pam_cage(su)`, `libcage`, `cage-admin`.
     pub service: &'a str,
     /// Overrides `min_uid` of cage.ini (PAM `min_uid=N`).
     pub min_uid: Option<u32>,
@@ -90,8 +91,38 @@ pub fn decide(
     Ok((user, d))
 }
 
-/// Puts the caller into the user's cage (see [`Mode`]).
+/// Puts the caller into the user's cage (see [`Mode`]). Logs one line per
+/// entry (user, generation, built or joined, latency) or the failure.
 pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
+    let logger = crate::log::Preconnected::new();
+    let shown = match req.who {
+        Who::Name(n) => n.to_string(),
+        Who::Uid(u) => format!("uid {u}"),
+    };
+    let r = enter_unlogged(req);
+    match &r {
+        Ok(Outcome::Entered(e)) => logger.send(
+            crate::log::Priority::Info,
+            req.service,
+            &format!(
+                "user {} entered cage generation {} ({}) in {} us",
+                e.user.name,
+                e.generation,
+                if e.built { "built" } else { "joined" },
+                e.micros
+            ),
+        ),
+        Ok(Outcome::NotCaged(..)) => {}
+        Err(e) => logger.send(
+            crate::log::Priority::Err,
+            req.service,
+            &format!("user {shown}: {e}"),
+        ),
+    }
+    r
+}
+
+fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
     let t0 = Instant::now();
     let mut settings = req.config.settings().map_err(Error::Config)?;
     if let Some(m) = req.min_uid {

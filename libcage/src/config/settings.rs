@@ -24,7 +24,8 @@ impl Mode {
 }
 
 /// The `hidepid=` value of the cage's `/proc`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Hidepid {
     Off,
     NoAccess,

@@ -8,7 +8,8 @@ use crate::config::{Hidepid, MountKind, MountPoints, Settings};
 use crate::identity::Identity;
 
 /// Where a bind mount's source comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Source {
     /// An admin-controlled host path.
     Host(PathBuf),
@@ -22,7 +23,8 @@ pub enum Source {
     SplitUser { dir: PathBuf, user: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
 pub enum Op {
     /// The skeleton, bound read-only as the cage's `/`.
     Root { skeleton: PathBuf },
@@ -94,7 +96,7 @@ pub struct Inputs<'a> {
     pub custom_etc_dir: &'a Path,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
     pub user: String,
     pub uid: u32,

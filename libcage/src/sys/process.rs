@@ -237,3 +237,22 @@ pub unsafe fn unshare(flags: libc::c_int) -> io::Result<()> {
     // SAFETY: per this function's contract.
     cvt(unsafe { libc::unshare(flags) }).map(|_| ())
 }
+
+/// Drops to `uid`/`gid` with supplementary `groups` (for all threads: glibc's
+/// setgroups/setgid/setuid). Verifies the change stuck.
+pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: groups points to groups.len() valid gid_t values.
+    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
+    // SAFETY: plain integer argument.
+    cvt(unsafe { libc::setgid(gid) })?;
+    // SAFETY: plain integer argument.
+    cvt(unsafe { libc::setuid(uid) })?;
+    // SAFETY: plain calls without arguments.
+    let (ruid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
+    // SAFETY: plain integer argument; must fail once privileges are gone.
+    let regained = uid != 0 && cvt(unsafe { libc::setuid(0) }).is_ok();
+    if ruid != uid || euid != uid || regained {
+        return Err(io::Error::other("failed to drop privileges"));
+    }
+    Ok(())
+}

@@ -11,6 +11,11 @@ pub enum Priority {
     Debug,
 }
 
+/// The syslog level of `p`.
+pub fn level(p: Priority) -> libc::c_int {
+    p.level()
+}
+
 impl Priority {
     fn level(self) -> libc::c_int {
         match self {

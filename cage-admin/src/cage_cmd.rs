@@ -1,0 +1,171 @@
+//! Cages: plan, enter, list, unmount, remount.
+
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use libcage::cage::{self, Mode, Outcome, Request, Who};
+use libcage::identity::Nss;
+use serde_json::json;
+
+use crate::out::{emit, fail, fail_err};
+use crate::Global;
+
+pub fn plan(g: &Global, name: &str) -> ExitCode {
+    let settings = match g.config.settings() {
+        Ok(s) => s,
+        Err(errs) => return fail_err(g, &libcage::Error::Config(errs)),
+    };
+    let user = match libcage::sys::nss::getpwnam(name) {
+        Ok(Some(p)) => p,
+        Ok(None) => return fail(g, format!("no such user: {name}")),
+        Err(e) => return fail(g, format!("looking up {name}: {e}")),
+    };
+    match cage::make_plan(&g.config, &settings, &user, &Nss) {
+        Ok(p) => {
+            emit(g, &p, || p.to_string());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail_err(g, &e),
+    }
+}
+
+/// Runs CMD (or a login shell) as USER inside USER's cage.
+pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
+    let user = match libcage::sys::nss::getpwnam(name) {
+        Ok(Some(p)) => p,
+        Ok(None) => return fail(g, format!("no such user: {name}")),
+        Err(e) => return fail(g, format!("looking up {name}: {e}")),
+    };
+    // Groups are resolved on the host, before entering (no NSS in the cage).
+    let groups = match libcage::sys::nss::getgrouplist(&user.name, user.gid) {
+        Ok(gs) => gs,
+        Err(e) => return fail(g, format!("groups of {name}: {e}")),
+    };
+    let req = Request {
+        config: &g.config,
+        who: Who::Name(name),
+        mode: Mode::Supervise,
+        service: "cage-admin",
+        min_uid: None,
+    };
+    match cage::enter(&req) {
+        Ok(Outcome::Entered(_)) => {}
+        Ok(Outcome::NotCaged(_, r)) => {
+            return fail(g, format!("{name} is not caged ({})", r.as_str()))
+        }
+        Err(e) => return fail_err(g, &e),
+    }
+    // In the cage, in the child; the supervisor stays outside.
+    if let Err(e) = libcage::sys::process::become_user(user.uid, user.gid, &groups) {
+        eprintln!("cage-admin: {e}");
+        libcage::sys::process::exit_now(126);
+    }
+    let home = std::path::Path::new(&user.dir);
+    let shell = if user.shell.is_empty() {
+        "/bin/sh".to_string()
+    } else {
+        user.shell.clone()
+    };
+    let mut c = if cmd.is_empty() {
+        let mut c = std::process::Command::new(&shell);
+        c.arg0(format!("-{}", shell.rsplit('/').next().unwrap_or("sh")));
+        c
+    } else {
+        let mut c = std::process::Command::new(&cmd[0]);
+        c.args(&cmd[1..]);
+        c
+    };
+    c.env_clear()
+        .env("HOME", &user.dir)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .env("SHELL", &shell)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    if let Ok(t) = std::env::var("TERM") {
+        c.env("TERM", t);
+    }
+    c.current_dir(if home.is_dir() {
+        home
+    } else {
+        std::path::Path::new("/")
+    });
+    let err = c.exec();
+    eprintln!(
+        "cage-admin: cannot run {}: {err}",
+        cmd.first().unwrap_or(&shell)
+    );
+    libcage::sys::process::exit_now(127)
+}
+
+pub fn list(g: &Global) -> ExitCode {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match cage::list() {
+        Ok(cages) => {
+            let rows: Vec<_> = cages
+                .iter()
+                .map(|(r, n)| json!({ "user": r.user, "uid": r.uid, "generation": r.generation, "init_pid": r.pid, "processes": n, "alive": n.is_some(), "age_seconds": now.saturating_sub(r.created) }))
+                .collect();
+            emit(g, &rows, || {
+                let mut s = format!(
+                    "{:<16} {:>7} {:>10} {:>9} {:>8}\n",
+                    "USER", "UID", "GENERATION", "PROCESSES", "AGE"
+                );
+                for (r, n) in &cages {
+                    let procs = n.map_or("dead".to_string(), |n| n.to_string());
+                    s.push_str(&format!(
+                        "{:<16} {:>7} {:>10} {:>9} {:>7}s\n",
+                        r.user,
+                        r.uid,
+                        r.generation,
+                        procs,
+                        now.saturating_sub(r.created)
+                    ));
+                }
+                s
+            });
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail_err(g, &e),
+    }
+}
+
+fn uids_for(g: &Global, user: Option<&str>, all: bool) -> Result<Vec<u32>, ExitCode> {
+    if all {
+        return cage::list()
+            .map(|v| v.into_iter().map(|(r, _)| r.uid).collect())
+            .map_err(|e| fail_err(g, &e));
+    }
+    let Some(name) = user else {
+        return Err(fail(g, "name a user or pass --all"));
+    };
+    match libcage::sys::nss::getpwnam(name) {
+        Ok(Some(p)) => Ok(vec![p.uid]),
+        Ok(None) => Err(fail(g, format!("no such user: {name}"))),
+        Err(e) => Err(fail(g, format!("looking up {name}: {e}"))),
+    }
+}
+
+pub fn unmount(g: &Global, user: Option<&str>, all: bool) -> ExitCode {
+    let uids = match uids_for(g, user, all) {
+        Ok(u) => u,
+        Err(c) => return c,
+    };
+    let mut done = Vec::new();
+    for uid in uids {
+        match cage::unpin(uid) {
+            Ok(true) => done.push(uid),
+            Ok(false) => {}
+            Err(e) => return fail_err(g, &e),
+        }
+    }
+    emit(g, &json!({ "unpinned": done }), || {
+        format!(
+            "unpinned {} cage(s); processes inside keep running until they exit",
+            done.len()
+        )
+    });
+    ExitCode::SUCCESS
+}
