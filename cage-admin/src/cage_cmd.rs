@@ -169,3 +169,39 @@ pub fn unmount(g: &Global, user: Option<&str>, all: bool) -> ExitCode {
     });
     ExitCode::SUCCESS
 }
+
+pub fn remount(g: &Global, user: Option<&str>, all: bool) -> ExitCode {
+    let uids = match uids_for(g, user, all) {
+        Ok(u) => u,
+        Err(c) => return c,
+    };
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for uid in uids {
+        match cage::remount(&g.config, uid) {
+            Ok(gen) => rows.push(json!({ "uid": uid, "generation": gen })),
+            Err(e) => {
+                failed = true;
+                if !g.json {
+                    eprintln!("cage-admin: uid {uid}: {e}");
+                }
+                rows.push(json!({ "uid": uid, "error": e.to_string() }));
+            }
+        }
+    }
+    emit(g, &rows, || {
+        rows.iter()
+            .filter_map(|r| match r["generation"].as_u64() {
+                Some(n) => Some(format!("uid {}: generation {n} pinned", r["uid"])),
+                None if r.get("error").is_none() => Some(format!("uid {}: not caged any more, unpinned", r["uid"])),
+                None => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -65,6 +65,12 @@ enum Cmd {
     },
     /// List live cages
     List,
+    /// Build and pin a new cage generation now (after config or skeleton changes)
+    Remount {
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Unpin cages: new entries build a new one, processes inside keep running
     Unmount {
         user: Option<String>,
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Cmd::Plan { user } => cage_cmd::plan(&g, &user),
         Cmd::Enter { user, cmd } => cage_cmd::enter(&g, &user, &cmd),
         Cmd::List => cage_cmd::list(&g),
+        Cmd::Remount { user, all } => cage_cmd::remount(&g, user.as_deref(), all),
         Cmd::Unmount { user, all } => cage_cmd::unmount(&g, user.as_deref(), all),
     }
 }

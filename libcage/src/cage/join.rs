@@ -39,6 +39,11 @@ fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
     )?)
 }
 
+fn ns_inode_self(name: &str) -> io::Result<u64> {
+    let fd = rustix::fs::open(format!("/proc/self/ns/{name}"), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    Ok(rustix::fs::fstat(fd)?.st_ino)
+}
+
 pub fn ns_inode(pid: i32, name: &str) -> io::Result<u64> {
     Ok(rustix::fs::fstat(open_ns(pid, name)?)?.st_ino)
 }
@@ -81,6 +86,26 @@ impl Live {
         let start = start_time(rec.pid).map_err(|e| format!("init {}: {e}", rec.pid))?;
         if start != rec.start {
             return Err(format!("pid {} is not the recorded cage init", rec.pid));
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", rec.pid))
+            .map_err(|e| format!("init {}: {e}", rec.pid))?;
+        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
+        if field("Name:") != Some("cage-init") {
+            return Err(format!("pid {} is not a cage init", rec.pid));
+        }
+        if field("Uid:").map(|u| u.split_whitespace().all(|x| x == "0")) != Some(true) {
+            return Err(format!("pid {} does not run as root", rec.pid));
+        }
+        // Made by us: same user namespace as ours, and none of the joined
+        // namespaces is the one we are already in (the host's).
+        let mine = |n: &str| ns_inode_self(n).map_err(|e| format!("own {n} namespace: {e}"));
+        if ns_inode(rec.pid, "user").map_err(|e| format!("user: {e}"))? != mine("user")? {
+            return Err(format!("pid {} lives in another user namespace", rec.pid));
+        }
+        for (name, ino) in [("mnt", rec.mntns), ("pid", rec.pidns), ("ipc", rec.ipcns)] {
+            if ino == mine(name)? {
+                return Err(format!("recorded {name} namespace is the host's own"));
+            }
         }
         for (name, kind, ino) in [
             ("mnt", libc::CLONE_NEWNS, rec.mntns),

@@ -152,10 +152,11 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
     let fp = fingerprint::compute(req.config, &settings, &user);
     let existing =
         Record::read(&run, user.uid).map_err(|e| Error::sys("reading the cage record", e))?;
+    let reload = reload_requested(&user);
     let mut built = false;
     let live = match existing
         .as_ref()
-        .filter(|r| r.fingerprint == fp)
+        .filter(|r| r.fingerprint == fp && !reload)
         .map(Live::verify)
     {
         Some(Ok(live)) => live,
@@ -189,6 +190,56 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
         built,
         micros: t0.elapsed().as_micros(),
     }))
+}
+
+/// True when the user asked for a fresh cage with `~/.cage/reload`. The
+/// file is removed with `unlinkat` relative to a descriptor of `~/.cage`
+/// opened without following symlinks: a symlink there is removed itself,
+/// its target never touched.
+fn reload_requested(user: &Passwd) -> bool {
+    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+    let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else { return false };
+    let flags = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
+    let Ok(dot) = rustix::fs::openat2(&home, ".cage", OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), flags) else {
+        return false;
+    };
+    let Ok(dir) = rustix::fs::openat(&dot, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return false };
+    match rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => {
+            let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            let _ = rustix::fs::unlinkat(&dir, "reload", if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() });
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Builds and pins a new generation of `uid`'s cage now; new entries get
+/// it, processes inside the old one keep running there. A user who is no
+/// longer caged is unpinned instead. Returns the new generation.
+pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
+    let settings = config.settings().map_err(Error::Config)?;
+    let user = lookup(Who::Uid(uid))?;
+    if policy::evaluate(config, &settings, user.uid, &user.name)? != Decision::Caged {
+        unpin(uid)?;
+        return Ok(None);
+    }
+    let threads = process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
+    if threads != 1 {
+        return Err(Error::Threads(threads));
+    }
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    let _lock = record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
+    let old = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
+    let generation = old.as_ref().map_or(1, |r| r.generation + 1);
+    let fp = fingerprint::compute(config, &settings, &user);
+    let rec = build::build(config, &settings, &user, generation, fp)?;
+    rec.write(&run).map_err(|e| Error::sys("writing the cage record", e))?;
+    if let Some(o) = &old {
+        Live::unpin(o);
+    }
+    crate::log::info("cage-admin", &format!("user {} remounted: cage generation {generation} pinned", user.name));
+    Ok(Some(generation))
 }
 
 /// Unpins the cage of `uid`: new entries build a new one; processes inside
