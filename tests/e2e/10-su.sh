@@ -73,6 +73,24 @@ check_lacks "root's session keyring is not readable in the cage" "cagetestkey" "
 out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; su - carol -c "cat /proc/keys"' 2>&1)
 check_contains "(control) without a cage the session key is visible" "cagetestkey" "$out"
 
+echo "# user namespaces and abstract sockets"
+out=$(in_alice "perl -e 'print syscall(272, 0x10000000) == -1 ? \"denied: \$!\" : \"CREATED\"'")
+check_contains "creating a user namespace is denied" "denied: Operation not permitted" "$out"
+python3 -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0cage-test-abstract")
+s.listen(5)
+time.sleep(120)
+' &
+abstract_listener=$!
+cleanup_add "kill $abstract_listener"
+sleep 0.5
+out=$(in_alice "perl -MSocket -e 'socket(S, AF_UNIX, SOCK_STREAM, 0) or die; print connect(S, pack_sockaddr_un(\"\\0cage-test-abstract\")) ? \"CONNECTED\" : \"refused: \$!\"'")
+check_contains "a host abstract unix socket cannot be reached" "refused" "$out"
+out=$(su - carol -c "perl -MSocket -e 'socket(S, AF_UNIX, SOCK_STREAM, 0) or die; print connect(S, pack_sockaddr_un(\"\\0cage-test-abstract\")) ? \"CONNECTED\" : \"refused: \$!\"'" 2>&1)
+check_eq "(control) uncaged carol reaches it" "CONNECTED" "$out"
+
 echo "# /tmp"
 in_alice 'echo from-alice > /tmp/alice-file' >/dev/null
 check_eq "alice's /tmp file lands in ~/.cage/tmp on the host" "from-alice" "$(cat /home/alice/.cage/tmp/alice-file 2>&1)"

@@ -40,7 +40,11 @@ fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
 }
 
 fn ns_inode_self(name: &str) -> io::Result<u64> {
-    let fd = rustix::fs::open(format!("/proc/self/ns/{name}"), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = rustix::fs::open(
+        format!("/proc/self/ns/{name}"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     Ok(rustix::fs::fstat(fd)?.st_ino)
 }
 
@@ -89,7 +93,12 @@ impl Live {
         }
         let status = std::fs::read_to_string(format!("/proc/{}/status", rec.pid))
             .map_err(|e| format!("init {}: {e}", rec.pid))?;
-        let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::trim)
+        };
         if field("Name:") != Some("cage-init") {
             return Err(format!("pid {} is not a cage init", rec.pid));
         }
@@ -147,18 +156,18 @@ impl Live {
     }
 
     /// Joins per `mode`. The lock is released once the join is done.
-    pub fn join(self, mode: EnterMode, lock: Lock) -> Result<(), Error> {
+    pub fn join(self, mode: EnterMode, lock: Lock, r: Restrict) -> Result<(), Error> {
         match mode {
             EnterMode::ChildrenOnly => {
-                let r = self.join_children_only();
+                let res = self.join_children_only(r);
                 drop(lock);
-                r
+                res
             }
-            EnterMode::Supervise => self.join_supervised(lock),
+            EnterMode::Supervise => self.join_supervised(lock, r),
         }
     }
 
-    fn join_children_only(&self) -> Result<(), Error> {
+    fn join_children_only(&self, r: Restrict) -> Result<(), Error> {
         let saved = SavedNs::open().map_err(|e| Error::sys("saving own namespaces", e))?;
         let flags = ThreadNameSpaceType::MOUNT
             | ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION
@@ -169,12 +178,14 @@ impl Live {
             saved.restore();
             return Err(Error::Join(format!("new session keyring: {e}")));
         }
-        Ok(())
+        // Restrictions cannot be undone: they come last, and a failure
+        // fails the session (which then runs nothing as the user).
+        r.apply().map_err(Error::Join)
     }
 
     /// Forks a child inside the cage; the parent becomes its supervisor and
     /// never returns. Returns `Ok` in the child.
-    fn join_supervised(self, lock: Lock) -> Result<(), Error> {
+    fn join_supervised(self, lock: Lock, restrict: Restrict) -> Result<(), Error> {
         let saved = SavedNs::open().map_err(|e| Error::sys("saving own namespaces", e))?;
         let set = SigSet::new(FORWARDED);
         let old_mask = process::block(&set).map_err(|e| Error::sys("sigprocmask", e))?;
@@ -214,7 +225,7 @@ impl Live {
                         .map_err(|e| format!("setns: {e}"))?;
                     process::join_new_session_keyring()
                         .map_err(|e| format!("new session keyring: {e}"))?;
-                    Ok(())
+                    restrict.apply()
                 })();
                 match res {
                     Ok(()) => {
@@ -251,6 +262,25 @@ impl Live {
                 ))
             }
         }
+    }
+}
+
+/// What is restricted at entry, from cage.ini.
+#[derive(Clone, Copy, Debug)]
+pub struct Restrict {
+    pub deny_userns: bool,
+    pub landlock: bool,
+}
+
+impl Restrict {
+    fn apply(self) -> Result<(), String> {
+        if self.landlock {
+            crate::sys::sandbox::scope_abstract_sockets().map_err(|e| format!("landlock: {e}"))?;
+        }
+        if self.deny_userns {
+            crate::sys::sandbox::deny_user_namespaces().map_err(|e| format!("seccomp: {e}"))?;
+        }
+        Ok(())
     }
 }
 

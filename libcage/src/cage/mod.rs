@@ -16,7 +16,7 @@ use crate::identity::{self, Directory, Nss, Passwd};
 use crate::policy::{self, Decision, Reason};
 use crate::sys::process;
 use crate::Error;
-pub use join::Live;
+pub use join::{Live, Restrict};
 pub use record::Record;
 
 /// How the caller wants to be in the cage.
@@ -183,7 +183,11 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
         }
     };
     let generation = live.record.generation;
-    live.join(req.mode, lock)?;
+    let restrict = Restrict {
+        deny_userns: !settings.userns,
+        landlock: settings.landlock,
+    };
+    live.join(req.mode, lock, restrict)?;
     Ok(Outcome::Entered(Entered {
         user,
         generation,
@@ -198,16 +202,42 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
 /// its target never touched.
 fn reload_requested(user: &Passwd) -> bool {
     use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-    let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else { return false };
-    let flags = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
-    let Ok(dot) = rustix::fs::openat2(&home, ".cage", OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), flags) else {
+    let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else {
         return false;
     };
-    let Ok(dir) = rustix::fs::openat(&dot, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) else { return false };
+    let flags = ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::NO_XDEV;
+    let Ok(dot) = rustix::fs::openat2(
+        &home,
+        ".cage",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        flags,
+    ) else {
+        return false;
+    };
+    let Ok(dir) = rustix::fs::openat(
+        &dot,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
     match rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => {
             let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            let _ = rustix::fs::unlinkat(&dir, "reload", if is_dir { AtFlags::REMOVEDIR } else { AtFlags::empty() });
+            let _ = rustix::fs::unlinkat(
+                &dir,
+                "reload",
+                if is_dir {
+                    AtFlags::REMOVEDIR
+                } else {
+                    AtFlags::empty()
+                },
+            );
             true
         }
         Err(_) => false,
@@ -224,21 +254,30 @@ pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
         unpin(uid)?;
         return Ok(None);
     }
-    let threads = process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
+    let threads =
+        process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
-    let _lock = record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
+    let _lock =
+        record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
     let old = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
     let generation = old.as_ref().map_or(1, |r| r.generation + 1);
     let fp = fingerprint::compute(config, &settings, &user);
     let rec = build::build(config, &settings, &user, generation, fp)?;
-    rec.write(&run).map_err(|e| Error::sys("writing the cage record", e))?;
+    rec.write(&run)
+        .map_err(|e| Error::sys("writing the cage record", e))?;
     if let Some(o) = &old {
         Live::unpin(o);
     }
-    crate::log::info("cage-admin", &format!("user {} remounted: cage generation {generation} pinned", user.name));
+    crate::log::info(
+        "cage-admin",
+        &format!(
+            "user {} remounted: cage generation {generation} pinned",
+            user.name
+        ),
+    );
     Ok(Some(generation))
 }
 

@@ -52,6 +52,11 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub proc: Hidepid,
     pub persist: bool,
+    /// Allow caged processes to create user namespaces (default: denied).
+    pub userns: bool,
+    /// Landlock-scope entries so they cannot reach abstract unix sockets
+    /// made outside the cage (where the kernel supports it).
+    pub landlock: bool,
 }
 
 /// `UID_MIN` from `/etc/login.defs`, 1000 when absent.
@@ -81,6 +86,8 @@ impl Default for Settings {
             state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
             proc: Hidepid::Invisible,
             persist: true,
+            userns: false,
+            landlock: true,
         }
     }
 }
@@ -164,10 +171,19 @@ impl Settings {
                         Some(b) => s.persist = b,
                         None => errors.push(bad("`yes` or `no`")),
                     },
+                    "userns" => match e.value.as_str() {
+                        "allow" => s.userns = true,
+                        "deny" => s.userns = false,
+                        _ => errors.push(bad("`allow` or `deny`")),
+                    },
+                    "landlock" => match parse_bool(&e.value) {
+                        Some(b) => s.landlock = b,
+                        None => errors.push(bad("`yes` or `no`")),
+                    },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc or persist"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns or landlock"),
                     )),
                 }
             }
@@ -234,7 +250,7 @@ mod tests {
 
     #[test]
     fn parses_all_keys() {
-        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\n";
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\n";
         let s = Settings::parse(Path::new("c.ini"), t).unwrap();
         assert_eq!(
             s,
@@ -244,7 +260,9 @@ mod tests {
                 skeleton: "/srv/skel".into(),
                 state_dir: "/srv/state".into(),
                 proc: Hidepid::Ptraceable,
-                persist: false
+                persist: false,
+                userns: true,
+                landlock: false,
             }
         );
     }
@@ -264,7 +282,7 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc or persist",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns or landlock",
                 "/etc/cage/cage.ini:7: unknown section [cgroup] (not supported by this version); expected [cage]",
             ]
         );
