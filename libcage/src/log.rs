@@ -36,14 +36,14 @@ impl Preconnected {
     }
 
     pub fn send(&self, prio: Priority, tag: &str, msg: &str) {
-        let Some(sock) = &self.0 else {
+        let Some(sock) = &self.sock else {
             return log(prio, tag, msg);
         };
         let ident = std::fs::read_to_string("/proc/self/comm")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "cage".into());
         let pri = libc::LOG_AUTHPRIV | crate::sys::syslog::level(prio);
-        let line = format!("<{pri}>{ident}[{}]: {tag}: {msg}", std::process::id());
+        let line = format!("<{pri}>{ident}[{}]: {tag}: {msg}", self.pid);
         if sock.send(line.as_bytes()).is_err() {
             log(prio, tag, msg);
         }
