@@ -25,14 +25,18 @@ pub fn error(tag: &str, msg: &str) {
 /// A syslog connection opened before entering a cage (whose mount namespace
 /// has no `/dev/log`), so the entry line can still be sent from inside.
 /// Datagrams carry `<PRI>ident[pid]: msg`; the daemon adds the timestamp.
-pub struct Preconnected(Option<std::os::unix::net::UnixDatagram>);
+/// The pid shown is the caller's host pid, taken before entering.
+pub struct Preconnected {
+    sock: Option<std::os::unix::net::UnixDatagram>,
+    pid: u32,
+}
 
 impl Preconnected {
     pub fn new() -> Preconnected {
         let sock = std::os::unix::net::UnixDatagram::unbound()
             .ok()
             .filter(|s| s.connect("/dev/log").is_ok());
-        Preconnected(sock)
+        Preconnected { sock, pid: std::process::id() }
     }
 
     pub fn send(&self, prio: Priority, tag: &str, msg: &str) {
