@@ -153,12 +153,19 @@ fn init(plan: &Plan, mut w: std::fs::File) -> ! {
     let _ = writeln!(w, "R");
     drop(w);
 
-    let mut pinned = true;
+    // Once unpinned (SIGTERM), the init leaves when its cage is empty, but
+    // not before a grace period: an entry that just joined may not have
+    // forked its first process into the cage yet.
+    let mut unpinned_at: Option<std::time::Instant> = None;
     loop {
-        let timeout = if pinned { None } else { Some(1000) };
+        let timeout = if unpinned_at.is_some() {
+            Some(1000)
+        } else {
+            None
+        };
         match process::wait_signal(&set, timeout) {
             Ok(Some(info)) if info.signo == libc::SIGTERM || info.signo == libc::SIGUSR1 => {
-                pinned = false
+                unpinned_at.get_or_insert_with(std::time::Instant::now);
             }
             Ok(_) => {}
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
@@ -166,11 +173,16 @@ fn init(plan: &Plan, mut w: std::fs::File) -> ! {
         reap();
         // kill(-1, 0) from a PID namespace's init fails with ESRCH exactly
         // when no other process is left in the namespace.
-        if !pinned && matches!(process::kill(-1, 0), Ok(false)) {
+        if unpinned_at.is_some_and(|t| t.elapsed() >= UNPIN_GRACE)
+            && matches!(process::kill(-1, 0), Ok(false))
+        {
             process::exit_now(0);
         }
     }
 }
+
+/// How long an unpinned init waits before it may leave an empty cage.
+const UNPIN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn reap() {
     while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}

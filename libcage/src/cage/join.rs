@@ -133,8 +133,13 @@ impl Live {
     /// Tells an init to leave once its cage is empty.
     pub fn unpin(rec: &Record) {
         if let Ok(live) = Live::verify(rec) {
-            let _ = rustix::process::pidfd_send_signal(&live.pidfd, rustix::process::Signal::TERM);
+            live.signal_unpin();
         }
+    }
+
+    /// Tells this cage's init to leave once its cage is empty.
+    pub fn signal_unpin(&self) {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::TERM);
     }
 
     /// Processes in the cage besides its init.

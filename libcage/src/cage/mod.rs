@@ -183,6 +183,11 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
         }
     };
     let generation = live.record.generation;
+    if !settings.persist {
+        // Not pinned: this entry's cage is its own, gone once empty.
+        Record::remove(&run, user.uid).map_err(|e| Error::sys("removing the cage record", e))?;
+        live.signal_unpin();
+    }
     let restrict = Restrict {
         deny_userns: !settings.userns,
         landlock: settings.landlock,
