@@ -36,7 +36,10 @@ impl Preconnected {
         let sock = std::os::unix::net::UnixDatagram::unbound()
             .ok()
             .filter(|s| s.connect("/dev/log").is_ok());
-        Preconnected { sock, pid: std::process::id() }
+        Preconnected {
+            sock,
+            pid: std::process::id(),
+        }
     }
 
     pub fn send(&self, prio: Priority, tag: &str, msg: &str) {
