@@ -187,10 +187,15 @@ fn user_enabled(config: &ConfigDir, uid: libc::uid_t) -> Result<c_int, Failure> 
 ///
 /// By default this returns `CAGE_OK` in a new child inside the cage's PID
 /// namespace, while the original process stays outside as a transparent
-/// supervisor: it forwards signals and exits with the child's status, and
-/// the child dies with it. With `CAGE_ENTER_CHILDREN_ONLY` the calling
-/// process joins the cage itself and only its future children are born in
-/// the cage's PID namespace.
+/// supervisor: it forwards signals and exits with the child's status (or
+/// dies by the same signal). The child gets `PR_SET_PDEATHSIG(SIGKILL)`;
+/// the kernel clears that setting when the child changes its uid or gid,
+/// so after `setuid` re-arm it and check that the supervisor still lives:
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL); if (getppid() != 0) _exit(1);`
+/// (the supervisor is outside the cage, so `getppid()` is 0 while it
+/// lives). With `CAGE_ENTER_CHILDREN_ONLY` the calling process joins the
+/// cage itself and only its future children are born in the cage's PID
+/// namespace.
 ///
 /// Returns `CAGE_OK`, `CAGE_NOT_CAGED` (nothing changed) or a negative
 /// `CAGE_ERR_*` code; on failure do not run the user's code.
