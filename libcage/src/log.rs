@@ -24,11 +24,12 @@ pub fn error(tag: &str, msg: &str) {
 
 /// A syslog connection opened before entering a cage (whose mount namespace
 /// has no `/dev/log`), so the entry line can still be sent from inside.
-/// Datagrams carry `<PRI>ident[pid]: msg`; the daemon adds the timestamp.
+/// Datagrams carry `<PRI>timestamp ident[pid]: msg` (RFC 3164).
 /// The pid shown is the caller's host pid, taken before entering.
 pub struct Preconnected {
     sock: Option<std::os::unix::net::UnixDatagram>,
     pid: u32,
+    ident: String,
 }
 
 impl Preconnected {
@@ -36,9 +37,14 @@ impl Preconnected {
         let sock = std::os::unix::net::UnixDatagram::unbound()
             .ok()
             .filter(|s| s.connect("/dev/log").is_ok());
+        // Read before entering: the cage's /proc does not show the caller.
+        let ident = std::fs::read_to_string("/proc/self/comm")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "cage".into());
         Preconnected {
             sock,
             pid: std::process::id(),
+            ident,
         }
     }
 
@@ -46,11 +52,13 @@ impl Preconnected {
         let Some(sock) = &self.sock else {
             return log(prio, tag, msg);
         };
-        let ident = std::fs::read_to_string("/proc/self/comm")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "cage".into());
         let pri = libc::LOG_AUTHPRIV | crate::sys::syslog::level(prio);
-        let line = format!("<{pri}>{ident}[{}]: {tag}: {msg}", self.pid);
+        let line = format!(
+            "<{pri}>{} {}[{}]: {tag}: {msg}",
+            crate::sys::syslog::timestamp(),
+            self.ident,
+            self.pid
+        );
         if sock.send(line.as_bytes()).is_err() {
             log(prio, tag, msg);
         }

@@ -61,12 +61,12 @@ check_eq "the cage's pid 1 is its init (invisible to alice)" "" "$(in_alice 'ls 
 echo "# IPC and keys"
 host_shm=$(ipcmk -M 4096 | grep -o '[0-9]*$')
 cleanup_add "ipcrm -m $host_shm"
-su - bob -c 'ipcmk -M 4096 >/dev/null; perl -e "syscall(240, \"/bobq\", 0100|02, 0600, 0) >= 0 or die \"mq_open: \$!\""' >/dev/null 2>&1
+su - bob -c 'ipcmk -M 4096 >/dev/null; perl -e "my \$n = \"bobq\"; syscall(240, \$n, 0100|02, 0600, 0) >= 0 or die \"mq_open: \$!\""' >/dev/null 2>&1
 check_eq "bob's shm segment exists in bob's cage" "1" "$(su - bob -c 'ipcs -m | grep -c ^0x' 2>&1)"
 check_eq "alice sees neither bob's nor root's shm segments" "0" "$(in_alice 'ipcs -m | grep -c ^0x')"
-out=$(su - bob -c "perl -e '\$r = syscall(240, \"/bobq\", 0, 0, 0); print \$r < 0 ? \"absent\" : \"present\"'" 2>&1)
+out=$(su - bob -c "perl -e 'my \$n = \"bobq\"; \$r = syscall(240, \$n, 0, 0, 0); print \$r < 0 ? \"absent\" : \"present\"'" 2>&1)
 check_eq "(control) bob's message queue exists in bob's cage" "present" "$out"
-out=$(in_alice "perl -e '\$r = syscall(240, \"/bobq\", 0, 0, 0); print \$r < 0 ? \"absent\" : \"VISIBLE\"'")
+out=$(in_alice "perl -e 'my \$n = \"bobq\"; \$r = syscall(240, \$n, 0, 0, 0); print \$r < 0 ? \"absent\" : \"VISIBLE\"'")
 check_eq "bob's POSIX message queue is not visible to alice" "absent" "$out"
 out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; su - alice -c "cat /proc/keys"' 2>&1)
 check_lacks "root's session keyring is not readable in the cage" "cagetestkey" "$out"
@@ -139,7 +139,7 @@ chown -h alice:alice /home/alice/.cage/tmp
 out=$(su - alice -c 'ls /tmp; echo INSIDE' 2>&1)
 check_lacks "~/.cage/tmp -> /root: login refused" "INSIDE" "$out"
 check_eq "/root untouched" "$root_before" "$(stat -c '%U %a' /root)"
-check_contains "the refusal is in syslog" "pam_cage(su): user alice:" "$(cat "$T_SYSLOG")"
+check_contains "the refusal is in syslog" "pam_cage(su-l): user alice:" "$(cat "$T_SYSLOG")"
 rm /home/alice/.cage/tmp
 check "alice logs in again once the symlink is gone" su - alice -c true
 
@@ -150,7 +150,7 @@ check_contains "plan names file:line" "$T_CONF/cage.mp:2: expected" "$out"
 check_fail "plan exits non-zero" "$CAGE_ADMIN" --config "$T_CONF" plan alice
 out=$(su - alice -c 'echo INSIDE' 2>&1)
 check_lacks "alice's session is refused" "INSIDE" "$out"
-check_contains "syslog says why, with file:line" "cage.mp:2: expected" "$(grep 'pam_cage(su): user alice' "$T_SYSLOG")"
+check_contains "syslog says why, with file:line" "cage.mp:2: expected" "$(grep 'pam_cage(su-l): user alice' "$T_SYSLOG")"
 check_eq "carol still logs in" "ok" "$(su - carol -c 'echo ok' 2>&1)"
 rm "$T_CONF/cage.mp"
 

@@ -27,7 +27,7 @@ check_eq "second su login joins the same namespace" "$first" "$second"
 check_eq "cage-admin enter joins the same namespace" "$first" "$third"
 check_eq "the record names that namespace" "mnt:[$(rec_field "$dave_uid" mntns)]" "$first"
 check_eq "one built line, then joined lines" "1" "$(grep -c 'user dave entered cage generation 1 (built)' "$T_SYSLOG")"
-check_contains "entry line carries service, generation, joined and latency" "pam_cage(su): user dave entered cage generation 1 (joined) in " "$(cat "$T_SYSLOG")"
+check_contains "entry line carries service, generation, joined and latency" "pam_cage(su-l): user dave entered cage generation 1 (joined) in " "$(cat "$T_SYSLOG")"
 
 echo "# a service with its own mount namespace (PrivateTmp=) joins the same cage"
 out=$(unshare -m --propagation private sh -c "mount -t tmpfs none /tmp && '$CAGE_ADMIN' --config '$T_CONF' enter dave -- readlink /proc/self/ns/mnt" 2>&1)

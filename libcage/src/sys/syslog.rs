@@ -54,3 +54,23 @@ pub fn send(prio: Priority, msg: &str) {
         }
     }
 }
+
+/// The RFC 3164 timestamp of now in local time (`Nov  3 17:04:05`).
+pub fn timestamp() -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // SAFETY: time(NULL) has no preconditions.
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    // SAFETY: zeroed tm is a valid out value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a time_t and a tm we own.
+    if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
+        return String::new();
+    }
+    let mon = MONTHS.get(tm.tm_mon as usize).copied().unwrap_or("Jan");
+    format!(
+        "{mon} {:>2} {:02}:{:02}:{:02}",
+        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+    )
+}
