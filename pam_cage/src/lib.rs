@@ -106,6 +106,16 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
             return PAM_SESSION_ERR;
         }
     };
+    // Root, and users below a min_uid given as argument, pass through
+    // untouched, even when the configuration is broken: an admin must
+    // always be able to log in and fix it. Lookup failures are left to
+    // the core, which reports them.
+    let uid = Nss.user_by_name(&user).ok().flatten().map(|pw| pw.uid);
+    let passes = match (uid, args.min_uid) {
+        (Some(0), _) => Some("root is never caged"),
+        (Some(u), Some(min)) if u < min => Some("uid below min_uid"),
+        _ => None,
+    };
     let mut problems = args.malformed.clone();
     if let Some(dir) = &args.config {
         if !dir.is_dir() {
@@ -114,9 +124,8 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
     }
     if !problems.is_empty() {
         // Without usable arguments the module cannot tell who is caged:
-        // refuse everyone but root, who must be able to log in and fix it.
-        let root = matches!(Nss.user_by_name(&user), Ok(Some(pw)) if pw.uid == 0);
-        let what = if root {
+        // refuse everyone but root.
+        let what = if uid == Some(0) {
             "root passes through"
         } else {
             "session refused"
@@ -128,7 +137,21 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
                 problems.join("; ")
             ),
         );
-        return if root { PAM_IGNORE } else { PAM_SESSION_ERR };
+        return if uid == Some(0) {
+            PAM_IGNORE
+        } else {
+            PAM_SESSION_ERR
+        };
+    }
+    if let Some(why) = passes {
+        if args.debug {
+            log::log(
+                Priority::Debug,
+                tag,
+                &format!("user {user} is not caged: {why}"),
+            );
+        }
+        return PAM_IGNORE;
     }
     let config = args.config.clone().map(ConfigDir::new).unwrap_or_default();
     let req = Request {

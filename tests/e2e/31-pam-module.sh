@@ -81,6 +81,17 @@ check_eq "malformed cage.mp: capi2 (not caged) unaffected" "PAM_IGNORE" "$(sessi
 if [ -e "$T_TMP/cage.mp.orig" ]; then cp -a "$T_TMP/cage.mp.orig" "$T_CONF/cage.mp"; else rm -f "$T_CONF/cage.mp"; fi
 check_eq "cage.mp repaired: capi1 enters again" "PAM_SUCCESS" "$(session capi1 "config=$T_CONF")"
 
+cp -a "$T_CONF/cage.ini" "$T_TMP/cage.ini.orig"
+echo "no_such_key = 1" >>"$T_CONF/cage.ini"
+check_eq "broken cage.ini: capi1 refused" "PAM_SESSION_ERR" "$(session capi1 "config=$T_CONF")"
+check_contains "broken cage.ini: logged with file:line" "pam_cage(cage-test): user capi1: $T_CONF/cage.ini:" "$(log_since)"
+check_eq "broken cage.ini: root passes untouched" "PAM_IGNORE" "$(session root "config=$T_CONF")"
+check_eq "broken cage.ini: a system user passes when min_uid= is given" "PAM_IGNORE" \
+    "$(session daemon "config=$T_CONF" min_uid=1000)"
+check_eq "broken cage.ini: capi1 refused even with min_uid=" "PAM_SESSION_ERR" \
+    "$(session capi1 "config=$T_CONF" min_uid=1000)"
+cp -a "$T_TMP/cage.ini.orig" "$T_CONF/cage.ini"
+
 echo "# silence"
 check_eq "the module prints nothing (stdout and stderr)" "PAM_SESSION_ERR" "$(session capi1 config=relative 2>&1)"
 
