@@ -92,14 +92,13 @@ impl Ui {
 
     fn draw(&mut self, done: usize) {
         let mut err = std::io::stderr().lock();
-        let line = if self.total > 0 {
-            let width = 30;
-            let filled = (done.min(self.total) * width) / self.total;
+        const WIDTH: usize = 30;
+        let line = if let Some(filled) = (done.min(self.total) * WIDTH).checked_div(self.total) {
             format!(
                 "\r{:<18} [{}{}] {}/{}",
                 self.phase,
                 "#".repeat(filled),
-                ".".repeat(width - filled),
+                ".".repeat(WIDTH - filled),
                 done,
                 self.total
             )

@@ -273,7 +273,12 @@ pub fn scan(live: &Path) -> io::Result<HashMap<PathBuf, Metadata>> {
         let dir = live.join(rel.strip_prefix("/").unwrap_or(&rel));
         for e in fs::read_dir(&dir)? {
             let e = e?;
-            let md = e.metadata()?;
+            // A cage may create or remove a mount point meanwhile.
+            let md = match e.metadata() {
+                Ok(m) => m,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
             let p = rel.join(e.file_name());
             if md.is_dir() {
                 stack.push(p.clone());
