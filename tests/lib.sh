@@ -22,7 +22,10 @@ PAM_CAGE_SO=$TARGET/libpam_cage.so
 export CAGE_ADMIN LIBCAGE_SO PAM_CAGE_SO REPO
 
 T_NAME=$(basename "$0" .sh)
-T_TMP=$(mktemp -d "/tmp/cage-test-$T_NAME.XXXXXX")
+# Not under /tmp: tests run services with a private /tmp. On the root
+# filesystem, so the skeleton can hardlink from the host.
+mkdir -p /var/lib/cage-tests
+T_TMP=$(mktemp -d "/var/lib/cage-tests/$T_NAME.XXXXXX")
 chmod 755 "$T_TMP"
 
 _CLEANUPS=()

@@ -61,6 +61,14 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
         eprintln!("cage-admin: {e}");
         libcage::sys::process::exit_now(126);
     }
+    // Changing credentials cleared PR_SET_PDEATHSIG: arm it again, then make
+    // sure the supervisor did not die in between (outside the cage it shows
+    // as parent 0; once gone, the cage init (1) adopts us).
+    if libcage::sys::process::die_with_parent(libc::SIGKILL).is_err()
+        || rustix::process::getppid().is_some()
+    {
+        libcage::sys::process::exit_now(126);
+    }
     let home = std::path::Path::new(&user.dir);
     let shell = if user.shell.is_empty() {
         "/bin/sh".to_string()
@@ -193,7 +201,9 @@ pub fn remount(g: &Global, user: Option<&str>, all: bool) -> ExitCode {
         rows.iter()
             .filter_map(|r| match r["generation"].as_u64() {
                 Some(n) => Some(format!("uid {}: generation {n} pinned", r["uid"])),
-                None if r.get("error").is_none() => Some(format!("uid {}: not caged any more, unpinned", r["uid"])),
+                None if r.get("error").is_none() => {
+                    Some(format!("uid {}: not caged any more, unpinned", r["uid"]))
+                }
                 None => None,
             })
             .collect::<Vec<_>>()

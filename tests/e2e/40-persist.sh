@@ -35,10 +35,12 @@ check_eq "entry from a private-/tmp mount namespace" "$first" "$out"
 
 echo "# single flight: 100 parallel first logins"
 erin_uid=$(id -u erin)
+pids=()
 for i in $(seq 100); do
     su - erin -c 'readlink /proc/self/ns/mnt' >"$T_TMP/par.$i" 2>&1 &
+    pids+=($!)
 done
-wait
+wait "${pids[@]}"
 check_eq "all 100 logins landed in one namespace" "1" "$(cat "$T_TMP"/par.* | sort -u | wc -l)"
 check_eq "... which is the recorded one" "mnt:[$(rec_field "$erin_uid" mntns)]" "$(cat "$T_TMP"/par.* | sort -u)"
 check_eq "exactly one build" "1" "$(grep -c 'user erin entered cage generation 1 (built)' "$T_SYSLOG")"
@@ -109,7 +111,7 @@ check_contains "the next login succeeds" "mnt:[" "$(su - dave -c 'readlink /proc
 
 echo "# unmount --all"
 A unmount --all >/dev/null
-for i in $(seq 30); do pgrep -x cage-init >/dev/null || break; sleep 0.2; done
+for i in $(seq 50); do pgrep -x cage-init >/dev/null || break; sleep 0.2; done
 check_eq "no live-cage records" "" "$(ls /run/cage/ | grep '\.rec$')"
 check_eq "no cage init processes" "" "$(pgrep -x cage-init)"
 check_eq "no cage mounts in the host mount table" "0" "$(grep -c "$T_SKEL" /proc/self/mountinfo)"

@@ -93,10 +93,10 @@ fn parse_report(
 /// The intermediate child: new namespaces, fork the init, report its pid.
 fn intermediate(plan: &Plan, w: OwnedFd) -> ! {
     let mut w = std::fs::File::from(w);
+    let flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
     // SAFETY: single-threaded (forked from a single-threaded process); no CLONE_FILES.
-    if let Err(e) =
-        unsafe { process::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID) }
-    {
+    let unshared = unsafe { process::unshare(flags) };
+    if let Err(e) = unshared {
         let _ = writeln!(w, "Eunshare: {e}");
         process::exit_now(1);
     }

@@ -43,8 +43,12 @@ pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String
     ] {
         stat_into(&mut h, &p);
     }
-    stat_into(&mut h, &settings.skeleton);
-    stat_into(&mut h, &settings.skeleton.join("etc"));
+    // The skeleton by identity only: an update swaps in a new directory
+    // (new inode), while building a cage may add mountpoints to it (mtime).
+    match std::fs::metadata(&settings.skeleton) {
+        Ok(m) => (m.dev(), m.ino()).hash(&mut h),
+        Err(_) => 0u8.hash(&mut h),
+    }
     dir_into(&mut h, &config.templates_dir());
     dir_into(&mut h, &config.custom_etc(&user.name));
     format!("{:016x}", h.finish())

@@ -82,13 +82,28 @@ pub fn decide(
     who: Who<'_>,
     min_uid: Option<u32>,
 ) -> Result<(Passwd, Decision), Error> {
+    let user = lookup(who)?;
+    if let Some(r) = never_caged(user.uid, min_uid) {
+        return Ok((user, Decision::NotCaged(r)));
+    }
     let mut settings = config.settings().map_err(Error::Config)?;
     if let Some(m) = min_uid {
         settings.min_uid = m;
     }
-    let user = lookup(who)?;
     let d = policy::evaluate(config, &settings, user.uid, &user.name)?;
     Ok((user, d))
+}
+
+/// Decided before any configuration is read, so that a broken cage.ini
+/// never locks out root (or users below a `min_uid` given by the caller).
+fn never_caged(uid: u32, min_uid: Option<u32>) -> Option<Reason> {
+    if uid == 0 {
+        Some(Reason::Root)
+    } else if min_uid.is_some_and(|m| uid < m) {
+        Some(Reason::BelowMinUid)
+    } else {
+        None
+    }
 }
 
 /// Puts the caller into the user's cage (see [`Mode`]). Logs one line per
@@ -124,11 +139,14 @@ pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
 
 fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
     let t0 = Instant::now();
+    let user = lookup(req.who)?;
+    if let Some(r) = never_caged(user.uid, req.min_uid) {
+        return Ok(Outcome::NotCaged(user, r));
+    }
     let mut settings = req.config.settings().map_err(Error::Config)?;
     if let Some(m) = req.min_uid {
         settings.min_uid = m;
     }
-    let user = lookup(req.who)?;
     match policy::evaluate(req.config, &settings, user.uid, &user.name)? {
         Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
         Decision::Caged => {}

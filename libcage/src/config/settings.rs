@@ -73,7 +73,7 @@ fn login_defs_uid_min_from(text: &str) -> u32 {
                 _ => None,
             }
         })
-        .last()
+        .next_back()
         .unwrap_or(1000)
 }
 
