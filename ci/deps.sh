@@ -16,4 +16,4 @@ if ! command -v cargo >/dev/null 2>&1; then
         [ -x "$d/cargo" ] && export PATH="$d:$PATH" && break
     done
 fi
-command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.80 or newer) is required" >&2; exit 1; }
+command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.80 or newer) is required; put it on PATH" >&2; exit 1; }

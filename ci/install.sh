@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "ci/install.sh needs root" >&2; exit 2; }
-source ci/deps.sh
+bash ci/deps.sh
 for d in "$HOME/.cargo/bin" /root/.cargo/bin; do [ -d "$d" ] && PATH="$d:$PATH"; done
 
 cargo build --workspace --release --quiet

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "ci/test.sh needs root: the end-to-end tests create users, mounts and PAM lines" >&2; exit 2; }
-source ci/deps.sh
+bash ci/deps.sh || exit 1
 for d in "$HOME/.cargo/bin" /root/.cargo/bin; do [ -d "$d" ] && PATH="$d:$PATH"; done
 
 step() { echo; echo "=== $*"; }

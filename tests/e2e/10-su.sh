@@ -68,9 +68,10 @@ out=$(su - bob -c "perl -e 'my \$n = \"bobq\"; \$r = syscall(240, \$n, 0, 0, 0);
 check_eq "(control) bob's message queue exists in bob's cage" "present" "$out"
 out=$(in_alice "perl -e 'my \$n = \"bobq\"; \$r = syscall(240, \$n, 0, 0, 0); print \$r < 0 ? \"absent\" : \"VISIBLE\"'")
 check_eq "bob's POSIX message queue is not visible to alice" "absent" "$out"
-out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; su - alice -c "cat /proc/keys"' 2>&1)
+# `su` without `-`: the su-l PAM stack has pam_keyinit, su's has not.
+out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; cd /; su alice -c "cat /proc/keys"' 2>&1)
 check_lacks "root's session keyring is not readable in the cage" "cagetestkey" "$out"
-out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; su - carol -c "cat /proc/keys"' 2>&1)
+out=$(keyctl session cagetest bash -c 'keyctl add user cagetestkey topsecret @s >/dev/null; cd /; su carol -c "cat /proc/keys"' 2>&1)
 check_contains "(control) without a cage the session key is visible" "cagetestkey" "$out"
 
 echo "# user namespaces and abstract sockets"
