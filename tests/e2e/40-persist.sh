@@ -109,6 +109,30 @@ fi
 check_eq "no half-built mounts in the host" "0" "$(grep -c "$T_SKEL" /proc/self/mountinfo)"
 check_contains "the next login succeeds" "mnt:[" "$(su - dave -c 'readlink /proc/self/ns/mnt' 2>&1)"
 
+echo "# live host changes"
+mkdir -p /srv/cage-live-test
+mount -t tmpfs -o size=1m cagelive /srv/cage-live-test
+cleanup_add "umount -l /srv/cage-live-test; rmdir /srv/cage-live-test"
+echo v1 >/srv/cage-live-test/f
+echo "/srv/cage-live-test" >"$T_CONF/cage.mp"
+A remount dave >/dev/null
+check_eq "a shared mount shows the host's file" "v1" "$(A enter dave -- cat /srv/cage-live-test/f 2>&1)"
+echo v2 >/srv/cage-live-test/f
+check_eq "... and its changes at once" "v2" "$(A enter dave -- cat /srv/cage-live-test/f 2>&1)"
+echo fresh >/home/dave/host-made
+check_eq "the home shows host changes at once" "fresh" "$(A enter dave -- cat /home/dave/host-made 2>&1)"
+mkdir -p /home/dave/sub
+mount -t tmpfs -o size=1m cagesub /home/dave/sub
+check_contains "a host mount made later inside the home propagates" "cagesub" "$(A enter dave -- cat /proc/self/mountinfo 2>&1)"
+umount /home/dave/sub
+check "a host unmount succeeds while the cage is pinned" umount /srv/cage-live-test
+check_lacks "... and the cage's copy is gone too" "cage-live-test" "$(A enter dave -- cat /proc/self/mountinfo 2>&1)"
+mkdir -p /mnt/cage-later-test
+mount -t tmpfs -o size=1m cagelater /mnt/cage-later-test
+cleanup_add "umount -l /mnt/cage-later-test; rmdir /mnt/cage-later-test"
+check_lacks "a host mount elsewhere is not visible" "cagelater" "$(A enter dave -- cat /proc/self/mountinfo 2>&1)"
+rm -f "$T_CONF/cage.mp"
+
 echo "# unmount --all"
 A unmount --all >/dev/null
 for i in $(seq 50); do pgrep -x cage-init >/dev/null || break; sleep 0.2; done
