@@ -172,25 +172,23 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
         Record::read(&run, user.uid).map_err(|e| Error::sys("reading the cage record", e))?;
     let reload = reload_requested(&user);
     let mut built = false;
-    let live = match existing
-        .as_ref()
-        .filter(|r| r.fingerprint == fp && !reload)
-        .map(Live::verify)
-    {
-        Some(Ok(live)) => live,
+    // Every record is verified, current or not: a record that does not
+    // lead to a live cage init of ours is refused (and logged), never joined.
+    let verified = existing.as_ref().map(|r| (r, Live::verify(r)));
+    let live = match verified {
+        Some((r, Ok(live))) if r.fingerprint == fp && !reload => live,
         other => {
-            if let Some(Err(why)) = other {
-                crate::log::warn(
-                    "libcage",
+            match other {
+                // An outdated generation: unpin it; its init leaves once empty.
+                Some((_, Ok(old))) => old.signal_unpin(),
+                Some((_, Err(why))) => crate::log::warn(
+                    req.service,
                     &format!(
-                        "user {}: stale cage record ({why}); building a new cage",
+                        "user {}: refusing stale cage record ({why}); building a new cage",
                         user.name
                     ),
-                );
-            }
-            if let Some(old) = &existing {
-                // An outdated generation: unpin it; its init leaves once empty.
-                Live::unpin(old);
+                ),
+                None => {}
             }
             let generation = existing.as_ref().map_or(1, |r| r.generation + 1);
             let rec = build::build(req.config, &settings, &user, generation, fp)?;
