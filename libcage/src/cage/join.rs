@@ -18,7 +18,7 @@ const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// Start time of `pid` (field 22 of /proc/PID/stat).
 pub fn start_time(pid: i32) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let stat = process::read_proc(&format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may contain spaces and parentheses.
     let after = stat
         .rsplit_once(')')
@@ -40,12 +40,8 @@ fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
 }
 
 fn ns_inode_self(name: &str) -> io::Result<u64> {
-    let fd = rustix::fs::open(
-        format!("/proc/self/ns/{name}"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok(rustix::fs::fstat(fd)?.st_ino)
+    // stat() follows the magic link to the namespace's nsfs inode.
+    Ok(rustix::fs::stat(format!("/proc/self/ns/{name}"))?.st_ino)
 }
 
 pub fn ns_inode(pid: i32, name: &str) -> io::Result<u64> {
@@ -91,7 +87,7 @@ impl Live {
         if start != rec.start {
             return Err(format!("pid {} is not the recorded cage init", rec.pid));
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", rec.pid))
+        let status = process::read_proc(&format!("/proc/{}/status", rec.pid))
             .map_err(|e| format!("init {}: {e}", rec.pid))?;
         let field = |k: &str| {
             status

@@ -81,6 +81,16 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             min_uid: login_defs_uid_min(),
+            ..Settings::without_login_defs()
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults, with `min_uid` 1000 instead of reading /etc/login.defs.
+    fn without_login_defs() -> Self {
+        Settings {
+            min_uid: 1000,
             mode: Mode::DisableAll,
             skeleton: PathBuf::from(paths::DEFAULT_SKELETON),
             state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
@@ -120,7 +130,11 @@ impl Settings {
 
     pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<ConfigError>> {
         let (sections, mut errors) = ini::parse(path, text);
-        let mut s = Settings::default();
+        // /etc/login.defs is read only when cage.ini does not set min_uid.
+        let mut s = Settings {
+            min_uid: 0,
+            ..Settings::without_login_defs()
+        };
         for sec in &sections {
             if sec.name != "cage" {
                 let why = match sec.name.as_str() {
@@ -187,6 +201,9 @@ impl Settings {
                     )),
                 }
             }
+        }
+        if s.min_uid == 0 {
+            s.min_uid = login_defs_uid_min();
         }
         if errors.is_empty() {
             Ok(s)

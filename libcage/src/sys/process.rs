@@ -32,9 +32,18 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Reads a small procfs file in one go (procfs reports size 0, so the
+/// standard library would grow its buffer from 32 bytes).
+pub fn read_proc(path: &str) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut buf)?;
+    Ok(buf)
+}
+
 /// Number of threads of this process, from `/proc/self/status`.
 pub fn thread_count() -> io::Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    let status = read_proc("/proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
