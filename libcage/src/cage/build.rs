@@ -74,6 +74,9 @@ fn parse_report(
             return Ok(Record {
                 uid: user.uid,
                 user: user.name.clone(),
+                gid: user.gid,
+                home: user.dir.clone(),
+                shell: user.shell.clone(),
                 pid,
                 start,
                 generation,

@@ -87,24 +87,25 @@ impl Live {
         if start != rec.start {
             return Err(format!("pid {} is not the recorded cage init", rec.pid));
         }
-        let status = process::read_proc(&format!("/proc/{}/status", rec.pid))
+        let comm = process::read_proc(&format!("/proc/{}/comm", rec.pid))
             .map_err(|e| format!("init {}: {e}", rec.pid))?;
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .map(str::trim)
-        };
-        if field("Name:") != Some("cage-init") {
+        if comm.trim_end() != "cage-init" {
             return Err(format!("pid {} is not a cage init", rec.pid));
         }
-        if field("Uid:").map(|u| u.split_whitespace().all(|x| x == "0")) != Some(true) {
+        // The owner of /proc/PID is the process's effective uid.
+        let owner = rustix::fs::stat(format!("/proc/{}", rec.pid))
+            .map_err(|e| format!("init {}: {e}", rec.pid))?
+            .st_uid;
+        if owner != 0 {
             return Err(format!("pid {} does not run as root", rec.pid));
         }
         // Made by us: same user namespace as ours, and none of the joined
         // namespaces is the one we are already in (the host's).
         let mine = |n: &str| ns_inode_self(n).map_err(|e| format!("own {n} namespace: {e}"));
-        if ns_inode(rec.pid, "user").map_err(|e| format!("user: {e}"))? != mine("user")? {
+        let theirs = rustix::fs::stat(format!("/proc/{}/ns/user", rec.pid))
+            .map_err(|e| format!("user: {e}"))?
+            .st_ino;
+        if theirs != mine("user")? {
             return Err(format!("pid {} lives in another user namespace", rec.pid));
         }
         for (name, ino) in [("mnt", rec.mntns), ("pid", rec.pidns), ("ipc", rec.ipcns)] {

@@ -138,8 +138,25 @@ pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
 }
 
 fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
-    let t0 = Instant::now();
-    let user = lookup(req.who)?;
+    enter_with(req, Instant::now(), true)
+}
+
+/// With `cached`, an entry by uid takes the account from the cage record
+/// (no NSS on the warm path); whenever that does not lead straight to a
+/// current cage, the entry starts over with a fresh NSS lookup.
+fn enter_with(req: &Request<'_>, t0: Instant, cached: bool) -> Result<Outcome, Error> {
+    let from_record = match req.who {
+        Who::Uid(uid) if cached => record::run_dir()
+            .ok()
+            .and_then(|d| Record::read(&d, uid).ok().flatten())
+            .map(|r| r.passwd()),
+        _ => None,
+    };
+    let cached = from_record.is_some();
+    let user = match from_record {
+        Some(u) => u,
+        None => lookup(req.who)?,
+    };
     if let Some(r) = never_caged(user.uid, req.min_uid) {
         return Ok(Outcome::NotCaged(user, r));
     }
@@ -154,8 +171,7 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
     if !rustix::process::geteuid().is_root() {
         return Err(Error::Perm("entering a cage needs root".into()));
     }
-    let threads =
-        process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
+    let threads = process::thread_count().map_err(|e| Error::sys("reading /proc/self/task", e))?;
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
@@ -165,37 +181,57 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
         return Err(Error::LeakedFd(fd));
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
-    let lock = record::Lock::acquire(&run, user.uid)
-        .map_err(|e| Error::sys("locking the cage record", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
-    let existing =
-        Record::read(&run, user.uid).map_err(|e| Error::sys("reading the cage record", e))?;
     let reload = reload_requested(&user);
+    let lock_err = |e| Error::sys("locking the cage record", e);
+    let read_err = |e| Error::sys("reading the cage record", e);
+    // Joining a current cage needs only a shared lock (entries of one user
+    // run in parallel); building, like unpinning, takes it exclusively.
+    let mut lock =
+        record::Lock::acquire(&run, user.uid, record::Share::Shared).map_err(lock_err)?;
+    let mut existing = Record::read(&run, user.uid).map_err(read_err)?;
     let mut built = false;
-    // Every record is verified, current or not: a record that does not
-    // lead to a live cage init of ours is refused (and logged), never joined.
-    let verified = existing.as_ref().map(|r| (r, Live::verify(r)));
-    let live = match verified {
-        Some((r, Ok(live))) if r.fingerprint == fp && !reload => live,
-        other => {
-            match other {
-                // An outdated generation: unpin it; its init leaves once empty.
-                Some((_, Ok(old))) => old.signal_unpin(),
-                Some((_, Err(why))) => crate::log::warn(
-                    req.service,
-                    &format!(
-                        "user {}: refusing stale cage record ({why}); building a new cage",
-                        user.name
-                    ),
-                ),
-                None => {}
+    let fast = match &existing {
+        Some(r) if r.fingerprint == fp && !reload => Live::verify(r).ok(),
+        _ => None,
+    };
+    let live = match fast {
+        Some(live) => live,
+        None if cached => {
+            drop(lock);
+            return enter_with(req, t0, false);
+        }
+        None => {
+            drop(lock);
+            lock = record::Lock::acquire(&run, user.uid, record::Share::Exclusive)
+                .map_err(lock_err)?;
+            // Another entry may have built it while we waited.
+            existing = Record::read(&run, user.uid).map_err(read_err)?;
+            // Every record is verified, current or not: a record that does
+            // not lead to a live cage init of ours is refused (and logged).
+            match existing.as_ref().map(|r| (r, Live::verify(r))) {
+                Some((r, Ok(live))) if r.fingerprint == fp && !reload => live,
+                other => {
+                    match other {
+                        // An outdated generation: unpin it; its init leaves once empty.
+                        Some((_, Ok(old))) => old.signal_unpin(),
+                        Some((_, Err(why))) => crate::log::warn(
+                            req.service,
+                            &format!(
+                                "user {}: refusing stale cage record ({why}); building a new cage",
+                                user.name
+                            ),
+                        ),
+                        None => {}
+                    }
+                    let generation = existing.as_ref().map_or(1, |r| r.generation + 1);
+                    let rec = build::build(req.config, &settings, &user, generation, fp)?;
+                    rec.write(&run)
+                        .map_err(|e| Error::sys("writing the cage record", e))?;
+                    built = true;
+                    Live::verify(&rec).map_err(Error::Build)?
+                }
             }
-            let generation = existing.as_ref().map_or(1, |r| r.generation + 1);
-            let rec = build::build(req.config, &settings, &user, generation, fp)?;
-            rec.write(&run)
-                .map_err(|e| Error::sys("writing the cage record", e))?;
-            built = true;
-            Live::verify(&rec).map_err(Error::Build)?
         }
     };
     let generation = live.record.generation;
@@ -275,14 +311,13 @@ pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
         unpin(uid)?;
         return Ok(None);
     }
-    let threads =
-        process::thread_count().map_err(|e| Error::sys("reading /proc/self/status", e))?;
+    let threads = process::thread_count().map_err(|e| Error::sys("reading /proc/self/task", e))?;
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
-    let _lock =
-        record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
+    let _lock = record::Lock::acquire(&run, uid, record::Share::Exclusive)
+        .map_err(|e| Error::sys("locking the cage record", e))?;
     let old = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
     let generation = old.as_ref().map_or(1, |r| r.generation + 1);
     let fp = fingerprint::compute(config, &settings, &user);
@@ -306,8 +341,8 @@ pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
 /// keep running and the init leaves when the last one exits.
 pub fn unpin(uid: u32) -> Result<bool, Error> {
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
-    let _lock =
-        record::Lock::acquire(&run, uid).map_err(|e| Error::sys("locking the cage record", e))?;
+    let _lock = record::Lock::acquire(&run, uid, record::Share::Exclusive)
+        .map_err(|e| Error::sys("locking the cage record", e))?;
     let rec = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
     Record::remove(&run, uid).map_err(|e| Error::sys("removing the cage record", e))?;
     if let Some(r) = &rec {

@@ -11,6 +11,11 @@ use crate::paths::RUN_DIR;
 pub struct Record {
     pub uid: u32,
     pub user: String,
+    /// The account as it was when the cage was built (primary group, home,
+    /// shell), so a warm entry by uid needs no NSS lookup.
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
     /// Host pid of the cage init.
     pub pid: i32,
     /// Start time of the init (clock ticks since boot, /proc/PID/stat field 22).
@@ -49,8 +54,8 @@ fn rec_path(dir: &Path, uid: u32) -> PathBuf {
 impl Record {
     fn to_text(&self) -> String {
         format!(
-            "uid={}\nuser={}\npid={}\nstart={}\ngeneration={}\nfingerprint={}\nmntns={}\npidns={}\nipcns={}\ncreated={}\n",
-            self.uid, self.user, self.pid, self.start, self.generation, self.fingerprint, self.mntns, self.pidns, self.ipcns, self.created
+            "uid={}\nuser={}\ngid={}\nhome={}\nshell={}\npid={}\nstart={}\ngeneration={}\nfingerprint={}\nmntns={}\npidns={}\nipcns={}\ncreated={}\n",
+            self.uid, self.user, self.gid, self.home, self.shell, self.pid, self.start, self.generation, self.fingerprint, self.mntns, self.pidns, self.ipcns, self.created
         )
     }
 
@@ -62,6 +67,9 @@ impl Record {
         Some(Record {
             uid: get("uid")?.parse().ok()?,
             user: get("user")?.to_string(),
+            gid: get("gid")?.parse().ok()?,
+            home: get("home")?.to_string(),
+            shell: get("shell")?.to_string(),
             pid: get("pid")?.parse().ok()?,
             start: get("start")?.parse().ok()?,
             generation: get("generation")?.parse().ok()?,
@@ -71,6 +79,19 @@ impl Record {
             ipcns: get("ipcns")?.parse().ok()?,
             created: get("created")?.parse().ok()?,
         })
+    }
+
+    /// The account this record was built for.
+    pub fn passwd(&self) -> crate::identity::Passwd {
+        crate::identity::Passwd {
+            name: self.user.clone(),
+            passwd: "x".into(),
+            uid: self.uid,
+            gid: self.gid,
+            gecos: String::new(),
+            dir: self.home.clone(),
+            shell: self.shell.clone(),
+        }
     }
 
     /// The record of `uid`; `Ok(None)` when absent or unreadable garbage.
@@ -131,11 +152,18 @@ impl Record {
     }
 }
 
-/// The per-user lock serialising build and join (single flight).
+/// The per-user lock: shared to join a current cage, exclusive to build,
+/// replace or unpin one (single flight).
 pub struct Lock(#[allow(dead_code)] std::fs::File);
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Share {
+    Shared,
+    Exclusive,
+}
+
 impl Lock {
-    pub fn acquire(dir: &Path, uid: u32) -> io::Result<Lock> {
+    pub fn acquire(dir: &Path, uid: u32, share: Share) -> io::Result<Lock> {
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -144,7 +172,11 @@ impl Lock {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(dir.join(format!("{uid}.lock")))?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
+        let op = match share {
+            Share::Shared => rustix::fs::FlockOperation::LockShared,
+            Share::Exclusive => rustix::fs::FlockOperation::LockExclusive,
+        };
+        rustix::fs::flock(&f, op)?;
         Ok(Lock(f))
     }
 }
@@ -158,6 +190,9 @@ mod tests {
         let r = Record {
             uid: 1001,
             user: "alice".into(),
+            gid: 1001,
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
             pid: 42,
             start: 99,
             generation: 3,

@@ -41,14 +41,10 @@ pub fn read_proc(path: &str) -> io::Result<String> {
     Ok(buf)
 }
 
-/// Number of threads of this process, from `/proc/self/status`.
+/// Number of threads of this process: the entries of `/proc/self/task`
+/// (cheaper than formatting `/proc/self/status`).
 pub fn thread_count() -> io::Result<usize> {
-    let status = read_proc("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+    Ok(std::fs::read_dir("/proc/self/task")?.count())
 }
 
 /// A signal set.
