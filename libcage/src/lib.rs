@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod log;
+pub mod panic_guard;
 pub mod paths;
 pub mod plan;
 pub mod policy;

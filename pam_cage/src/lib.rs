@@ -14,13 +14,12 @@ mod args;
 mod sys;
 
 use std::ffi::{c_char, c_int};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
 
 use libcage::cage::{self, Mode, Outcome, Request, Who};
 use libcage::config::ConfigDir;
 use libcage::identity::{Directory, Nss};
 use libcage::log::{self, Priority};
+use libcage::panic_guard::catch;
 
 use args::Args;
 use sys::{PamHandle, PAM_IGNORE, PAM_SERVICE, PAM_SESSION_ERR, PAM_SUCCESS, PAM_USER};
@@ -36,9 +35,8 @@ pub unsafe extern "C" fn pam_sm_open_session(
     argc: c_int,
     argv: *const *const c_char,
 ) -> c_int {
-    quiet_panics();
     let mut tag = "pam_cage".to_string();
-    let res = panic::catch_unwind(AssertUnwindSafe(|| {
+    let res = catch(|| {
         // SAFETY: libpam passes its live handle and argc/argv as given in
         // the PAM configuration.
         let service = unsafe { sys::string_item(pamh, PAM_SERVICE) }
@@ -50,17 +48,9 @@ pub unsafe extern "C" fn pam_sm_open_session(
         // SAFETY: as above.
         let user = unsafe { sys::string_item(pamh, PAM_USER) };
         open_session(&tag, &Args::parse(&argv), user)
-    }));
-    res.unwrap_or_else(|payload| {
-        std::mem::forget(payload);
-        let _ = panic::catch_unwind(|| {
-            let detail = PANIC_MESSAGE
-                .try_with(|m| m.borrow_mut().take())
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            log::error(&tag, &format!("internal error, session refused: {detail}"));
-        });
+    });
+    res.unwrap_or_else(|detail| {
+        let _ = catch(|| log::error(&tag, &format!("internal error, session refused: {detail}")));
         PAM_SESSION_ERR
     })
 }
@@ -176,31 +166,4 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
         }
         Err(_) => PAM_SESSION_ERR,
     }
-}
-
-thread_local! {
-    static PANIC_MESSAGE: std::cell::RefCell<Option<String>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Replaces the default panic hook (it would print to the host's stderr)
-/// with one that keeps the message for the syslog line. The hook belongs to
-/// this module's own copy of std, not to the host program.
-fn quiet_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        panic::set_hook(Box::new(|info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_string());
-            let msg = match info.location() {
-                Some(l) => format!("{text} at {}:{}", l.file(), l.line()),
-                None => text,
-            };
-            let _ = PANIC_MESSAGE.try_with(|m| *m.borrow_mut() = Some(msg));
-        }));
-    });
 }

@@ -2,13 +2,11 @@
 //! failures become a negative code, the thread's last error message and an
 //! authpriv syslog line. Nothing is ever printed.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
 
 use libcage::error::code;
+use libcage::panic_guard::catch;
 
 /// A failed call: the code returned to C and the detail behind it.
 #[derive(Debug)]
@@ -60,73 +58,29 @@ impl Call {
 }
 
 thread_local! {
-    /// The detail of this thread's last failure.
+    /// The message of the last failure on this thread (`cage_last_error`).
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
-    /// Set by the panic hook, taken by the boundary that catches the panic.
-    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-static HOOK: Once = Once::new();
-
-/// Replaces the default panic hook, which would print to stderr. The hook
-/// belongs to this library's own copy of std, not to the host program.
-fn install_panic_hook() {
-    HOOK.call_once(|| {
-        panic::set_hook(Box::new(|info| {
-            let msg = match info.location() {
-                Some(l) => format!(
-                    "{} at {}:{}",
-                    payload_text(info.payload()),
-                    l.file(),
-                    l.line()
-                ),
-                None => payload_text(info.payload()),
-            };
-            let _ = PANIC_MESSAGE.try_with(|m| *m.borrow_mut() = Some(msg));
-        }));
-    });
-}
-
-fn payload_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic".to_string()
-    }
 }
 
 /// Runs the body of the exported function `api`. A failure (an `Err` or a
 /// panic) is recorded as the thread's last error and logged to syslog.
 pub fn run(api: &'static str, body: impl FnOnce(&mut Call) -> Result<c_int, Failure>) -> c_int {
-    install_panic_hook();
     let mut call = Call::default();
-    let res = panic::catch_unwind(AssertUnwindSafe(|| body(&mut call)));
-    let failure = match res {
+    let failure = match catch(|| body(&mut call)) {
         Ok(Ok(rc)) => return rc,
         Ok(Err(f)) => f,
-        Err(payload) => {
-            let detail = PANIC_MESSAGE
-                .try_with(|m| m.borrow_mut().take())
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| payload_text(payload.as_ref()));
-            // Dropping the payload could itself panic; a leak is harmless.
-            std::mem::forget(payload);
-            Failure {
-                code: code::PANIC,
-                msg: format!("internal error: {detail}"),
-                logged: false,
-            }
-        }
+        Err(detail) => Failure {
+            code: code::PANIC,
+            msg: format!("internal error: {detail}"),
+            logged: false,
+        },
     };
     let msg = match &call.subject {
         Some(s) => format!("{api}: {s}: {}", failure.msg),
         None => format!("{api}: {}", failure.msg),
     };
     // Logging and recording must not unwind into C either.
-    let _ = panic::catch_unwind(|| {
+    let _ = catch(|| {
         if !failure.logged {
             libcage::log::error(&tag(), &msg);
         }
@@ -138,19 +92,11 @@ pub fn run(api: &'static str, body: impl FnOnce(&mut Call) -> Result<c_int, Fail
 /// Runs a body that cannot fail but must not unwind into C: `fallback` is
 /// returned on a panic, which is logged but leaves the last error alone.
 pub fn run_infallible<T>(api: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
-    install_panic_hook();
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
+    match catch(body) {
         Ok(v) => v,
-        Err(payload) => {
-            std::mem::forget(payload);
-            let _ = panic::catch_unwind(|| {
-                let detail = PANIC_MESSAGE
-                    .try_with(|m| m.borrow_mut().take())
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                libcage::log::error(&tag(), &format!("{api}: internal error: {detail}"));
-            });
+        Err(detail) => {
+            let _ =
+                catch(|| libcage::log::error(&tag(), &format!("{api}: internal error: {detail}")));
             fallback
         }
     }
