@@ -53,8 +53,8 @@ sleep 0.5
 A unmount erin >/dev/null
 fake_start=$(awk '{print $22}' "/proc/$forged/stat")
 ino() { stat -L -c %i "/proc/$forged/ns/$1"; }
-printf 'uid=%s\nuser=erin\npid=%s\nstart=%s\ngeneration=7\nfingerprint=x\nmntns=%s\npidns=%s\nipcns=%s\ncreated=0\n' \
-    "$erin_uid" "$forged" "$fake_start" "$(ino mnt)" "$(ino pid)" "$(ino ipc)" >"/run/cage/$erin_uid.rec"
+printf 'uid=%s\nuser=erin\ngid=%s\nhome=/home/erin\nshell=/bin/bash\npid=%s\nstart=%s\ngeneration=7\nfingerprint=x\nmntns=%s\npidns=%s\nipcns=%s\ncreated=0\n' \
+    "$erin_uid" "$(id -g erin)" "$forged" "$fake_start" "$(ino mnt)" "$(ino pid)" "$(ino ipc)" >"/run/cage/$erin_uid.rec"
 out=$(mntns_in erin)
 check_lacks "a user-made namespace is never joined" "mnt:[$(ino mnt)]" "$out"
 check_contains "the forged record is refused and logged" "user erin: refusing stale cage record (pid $forged is not a cage init)" "$(cat "$T_SYSLOG")"
@@ -62,8 +62,8 @@ sleep 301 &
 rootsleep=$!
 cleanup_add "kill $rootsleep"
 A unmount erin >/dev/null
-printf 'uid=%s\nuser=erin\npid=%s\nstart=%s\ngeneration=7\nfingerprint=x\nmntns=%s\npidns=%s\nipcns=%s\ncreated=0\n' \
-    "$erin_uid" "$rootsleep" "$(awk '{print $22}' "/proc/$rootsleep/stat")" "$(stat -L -c %i /proc/self/ns/mnt)" \
+printf 'uid=%s\nuser=erin\ngid=%s\nhome=/home/erin\nshell=/bin/bash\npid=%s\nstart=%s\ngeneration=7\nfingerprint=x\nmntns=%s\npidns=%s\nipcns=%s\ncreated=0\n' \
+    "$erin_uid" "$(id -g erin)" "$rootsleep" "$(awk '{print $22}' "/proc/$rootsleep/stat")" "$(stat -L -c %i /proc/self/ns/mnt)" \
     "$(stat -L -c %i /proc/self/ns/pid)" "$(stat -L -c %i /proc/self/ns/ipc)" >"/run/cage/$erin_uid.rec"
 out=$(mntns_in erin)
 check_lacks "a record pointing at the host's namespaces is never joined" "$(readlink /proc/self/ns/mnt)" "$out"
