@@ -30,6 +30,9 @@ pub struct Preconnected {
     sock: Option<std::os::unix::net::UnixDatagram>,
     pid: u32,
     ident: String,
+    /// Taken when the entry starts, on the host: inside a cage the time
+    /// zone would be read again from the cage's /etc/localtime.
+    stamp: String,
 }
 
 impl Preconnected {
@@ -45,6 +48,7 @@ impl Preconnected {
             sock,
             pid: std::process::id(),
             ident,
+            stamp: crate::sys::syslog::timestamp(),
         }
     }
 
@@ -55,9 +59,7 @@ impl Preconnected {
         let pri = libc::LOG_AUTHPRIV | crate::sys::syslog::level(prio);
         let line = format!(
             "<{pri}>{} {}[{}]: {tag}: {msg}",
-            crate::sys::syslog::timestamp(),
-            self.ident,
-            self.pid
+            self.stamp, self.ident, self.pid
         );
         if sock.send(line.as_bytes()).is_err() {
             log(prio, tag, msg);

@@ -141,16 +141,22 @@ fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
     enter_with(req, Instant::now(), true)
 }
 
-/// With `cached`, an entry by uid takes the account from the cage record
+/// With `cached`, an entry takes the account from the cage record
 /// (no NSS on the warm path); whenever that does not lead straight to a
 /// current cage, the entry starts over with a fresh NSS lookup.
 fn enter_with(req: &Request<'_>, t0: Instant, cached: bool) -> Result<Outcome, Error> {
-    let from_record = match req.who {
-        Who::Uid(uid) if cached => record::run_dir()
-            .ok()
-            .and_then(|d| Record::read(&d, uid).ok().flatten())
-            .map(|r| r.passwd()),
-        _ => None,
+    let from_record = if cached {
+        record::run_dir().ok().and_then(|d| {
+            let rec = match req.who {
+                Who::Uid(uid) => Record::read(&d, uid).ok().flatten(),
+                Who::Name(n) => Record::uid_by_name(&d, n)
+                    .and_then(|uid| Record::read(&d, uid).ok().flatten())
+                    .filter(|r| r.user == n),
+            };
+            rec.map(|r| r.passwd())
+        })
+    } else {
+        None
     };
     let cached = from_record.is_some();
     let user = match from_record {

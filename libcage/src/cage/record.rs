@@ -123,10 +123,43 @@ impl Record {
             io::Write::write_all(&mut f, self.to_text().as_bytes())?;
             f.sync_all()?;
         }
-        std::fs::rename(&tmp, rec_path(dir, self.uid))
+        std::fs::rename(&tmp, rec_path(dir, self.uid))?;
+        self.write_name_link(dir);
+        Ok(())
+    }
+
+    /// `names/<user>` -> `<uid>`: finds the record of a user by name without
+    /// NSS. Best effort: without it an entry by name just looks the user up.
+    fn write_name_link(&self, dir: &Path) {
+        let names = dir.join("names");
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&names);
+        let tmp = names.join(format!(".{}.{}", self.uid, std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        if std::os::unix::fs::symlink(self.uid.to_string(), &tmp).is_ok()
+            && std::fs::rename(&tmp, names.join(&self.user)).is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// The uid whose record was last written for `user`, if any.
+    pub fn uid_by_name(dir: &Path, user: &str) -> Option<u32> {
+        if !crate::config::users::valid_user_name(user) {
+            return None;
+        }
+        std::fs::read_link(dir.join("names").join(user))
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()
     }
 
     pub fn remove(dir: &Path, uid: u32) -> io::Result<()> {
+        if let Ok(Some(r)) = Record::read(dir, uid) {
+            if Record::uid_by_name(dir, &r.user) == Some(uid) {
+                let _ = std::fs::remove_file(dir.join("names").join(&r.user));
+            }
+        }
         match std::fs::remove_file(rec_path(dir, uid)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
