@@ -251,6 +251,18 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
     });
 
     for e in &inp.mount_points.entries {
+        // Below the home every path is the user's to redirect (a symlink
+        // there would move the mount elsewhere in the cage): never mount there.
+        if e.path.starts_with(&home_str) || home_str.starts_with(&e.path) {
+            ops.push(Op::Note {
+                target: e.path.clone(),
+                text: format!(
+                    "cage.mp:{}: overlaps the home of {}; not mounted",
+                    e.line, user.name
+                ),
+            });
+            continue;
+        }
         match &e.kind {
             MountKind::Shared { readonly } => ops.push(Op::Bind {
                 source: Source::Host(e.path.clone()),

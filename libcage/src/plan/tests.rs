@@ -55,8 +55,18 @@ fn cagefs_mount_points() {
 
 #[test]
 fn home_outside_home() {
-    let text = golden("vh-vhosts", "vh", "/var/www/shared\n", &[]).unwrap();
+    let text = golden(
+        "vh-vhosts",
+        "vh",
+        "/var/www/shared\n/var/www/vhosts/vh.example/logs\n/var/www\n",
+        &[],
+    )
+    .unwrap();
     assert!(text.contains("tmpfs    /var/www/vhosts  mode=0755,ro"));
+    assert!(text.contains(
+        "note     /var/www/vhosts/vh.example/logs  cage.mp:2: overlaps the home of vh; not mounted"
+    ));
+    assert!(text.contains("note     /var/www  cage.mp:3: overlaps the home of vh; not mounted"));
 }
 
 #[test]
