@@ -151,7 +151,12 @@ fn uids_for(g: &Global, user: Option<&str>, all: bool) -> Result<Vec<u32>, ExitC
     };
     match libcage::sys::nss::getpwnam(name) {
         Ok(Some(p)) => Ok(vec![p.uid]),
-        Ok(None) => Err(fail(g, format!("no such user: {name}"))),
+        // A deleted user's cage is still found through its record.
+        Ok(None) => libcage::cage::record::run_dir()
+            .ok()
+            .and_then(|d| libcage::cage::record::Record::uid_by_name(&d, name))
+            .map(|uid| vec![uid])
+            .ok_or_else(|| fail(g, format!("no such user: {name}"))),
         Err(e) => Err(fail(g, format!("looking up {name}: {e}"))),
     }
 }
@@ -169,12 +174,23 @@ pub fn unmount(g: &Global, user: Option<&str>, all: bool) -> ExitCode {
             Err(e) => return fail_err(g, &e),
         }
     }
-    emit(g, &json!({ "unpinned": done }), || {
-        format!(
-            "unpinned {} cage(s); processes inside keep running until they exit",
-            done.len()
-        )
-    });
+    let mut orphans = 0;
+    if all {
+        match cage::unpin_rest() {
+            Ok(n) => orphans = n,
+            Err(e) => return fail_err(g, &e),
+        }
+    }
+    emit(
+        g,
+        &json!({ "unpinned": done, "unrecorded_inits": orphans }),
+        || {
+            format!(
+                "unpinned {} cage(s); processes inside keep running until they exit",
+                done.len()
+            )
+        },
+    );
     ExitCode::SUCCESS
 }
 

@@ -22,7 +22,9 @@ use rustix::mount::{
 
 use crate::config::Hidepid;
 use crate::plan::{Op, Plan, Source};
-use crate::sys::mount::{set_attrs, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use crate::sys::mount::{
+    set_attrs, set_propagation, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_SLAVE,
+};
 
 /// A failed step: which op (as the plan prints it) and why.
 #[derive(Debug)]
@@ -270,7 +272,11 @@ impl Tree {
 }
 
 /// `fsopen` + `fsconfig` + `fsmount`: a new detached filesystem mount.
-fn new_fs(fstype: &str, options: &[(&str, &str)], attrs: MountAttrFlags) -> io::Result<OwnedFd> {
+pub(crate) fn new_fs(
+    fstype: &str,
+    options: &[(&str, &str)],
+    attrs: MountAttrFlags,
+) -> io::Result<OwnedFd> {
     let fs = rmount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     for (k, v) in options {
         if v.is_empty() {
@@ -294,6 +300,7 @@ fn clone_tree(fd: BorrowedFd<'_>, readonly: bool) -> io::Result<OwnedFd> {
             | OpenTreeFlags::AT_EMPTY_PATH
             | OpenTreeFlags::AT_RECURSIVE,
     )?;
+    set_propagation(m.as_fd(), MS_SLAVE, true)?;
     let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
     if readonly {
         attrs |= MOUNT_ATTR_RDONLY;
@@ -302,22 +309,53 @@ fn clone_tree(fd: BorrowedFd<'_>, readonly: bool) -> io::Result<OwnedFd> {
     Ok(m)
 }
 
-/// Host-side context the plan needs: the user's home, opened once.
-pub struct Context {
-    pub home: OwnedFd,
+/// The host-side sources of a plan, opened in the host's mount namespace
+/// before the cage's namespace exists: every one a detached clone
+/// (`open_tree`) of a host mount, made a slave so that host mount events
+/// reach the cage and nothing propagates back.
+pub struct Sources {
+    root: OwnedFd,
+    /// One entry per op of the plan: the detached mount it attaches, if
+    /// any (`None` also for a shared path absent on this host).
+    mounts: Vec<Option<OwnedFd>>,
 }
 
-impl Context {
-    pub fn open(plan: &Plan) -> io::Result<Context> {
-        let home = open_home(&plan.home)
-            .map_err(|e| io::Error::new(e.kind(), format!("home {}: {e}", plan.home.display())))?;
-        Ok(Context { home })
+/// Opens every host-side source of `plan` (the skeleton, the home and the
+/// directories below it, host binds, device nodes, custom /etc files).
+pub fn collect(plan: &Plan) -> Result<Sources, ApplyError> {
+    let home = step(
+        || format!("home {}", plan.home.display()),
+        open_home(&plan.home).map_err(|e| io::Error::new(e.kind(), format!("{e}"))),
+    )?;
+    let mut root = None;
+    let mut mounts = Vec::with_capacity(plan.ops.len());
+    for op in &plan.ops {
+        let what = || op_text(op);
+        let m = match op {
+            Op::Root { skeleton } => {
+                root = Some(step(what, clone_root(skeleton))?);
+                None
+            }
+            Op::Device { target } => Some(step(what, clone_device(target))?),
+            Op::HostFile { source, .. } => Some(step(what, clone_host_file(source))?),
+            Op::Bind {
+                source, readonly, ..
+            } => step(what, clone_source(source, home.as_fd(), plan, *readonly))?,
+            _ => None,
+        };
+        mounts.push(m);
     }
+    let root = root.ok_or_else(|| ApplyError {
+        step: "root".into(),
+        err: io::Error::other("plan has no root"),
+    })?;
+    Ok(Sources { root, mounts })
 }
 
 /// Executes `plan`, then `pivot_root`s into it. On return the calling
 /// process's root and cwd are the cage's `/`.
-pub fn apply(plan: &Plan, ctx: &Context) -> Result<(), ApplyError> {
+/// `stage` is an empty directory of the (fresh) mount namespace to build in.
+pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyError> {
     step(
         || "make / a recursive slave".into(),
         rmount::mount_change(
@@ -326,29 +364,27 @@ pub fn apply(plan: &Plan, ctx: &Context) -> Result<(), ApplyError> {
         )
         .map_err(io::Error::from),
     )?;
-    let mut tree: Option<Tree> = None;
-    for op in &plan.ops {
-        let what = || op_text(op);
-        if let Op::Root { skeleton } = op {
-            let root = step(what, open_root(skeleton))?;
-            tree = Some(Tree {
-                seal: Vec::new(),
-                root,
-                files: None,
-                nfiles: 0,
-            });
-            continue;
-        }
-        let t = tree.as_mut().ok_or_else(|| ApplyError {
-            step: what(),
-            err: io::Error::other("plan has no root"),
-        })?;
-        step(what, apply_op(t, op, plan, ctx))?;
+    let Sources { root, mut mounts } = sources;
+    step(
+        || format!("attach the skeleton at {}", stage.display()),
+        rmount::move_mount(
+            &root,
+            "",
+            CWD,
+            stage,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(io::Error::from),
+    )?;
+    let mut tree = Tree {
+        seal: Vec::new(),
+        root,
+        files: None,
+        nfiles: 0,
+    };
+    for (op, mount) in plan.ops.iter().zip(mounts.iter_mut()) {
+        step(|| op_text(op), apply_op(&mut tree, op, mount.take()))?;
     }
-    let tree = tree.ok_or_else(|| ApplyError {
-        step: "root".into(),
-        err: io::Error::other("plan has no root"),
-    })?;
     step(|| "pivot_root".into(), pivot(&tree))?;
     step(
         || "seal / read-only".into(),
@@ -371,8 +407,9 @@ pub fn apply(plan: &Plan, ctx: &Context) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// The skeleton, cloned and attached over itself (in this private namespace).
-fn open_root(skeleton: &Path) -> io::Result<OwnedFd> {
+/// The skeleton, cloned (not recursively), nosuid,nodev; sealed read-only
+/// once the tree is complete.
+fn clone_root(skeleton: &Path) -> io::Result<OwnedFd> {
     let dir = rfs::open(
         skeleton,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
@@ -394,18 +431,109 @@ fn open_root(skeleton: &Path) -> io::Result<OwnedFd> {
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_EMPTY_PATH,
     )?;
+    set_propagation(root.as_fd(), MS_SLAVE, false)?;
     set_attrs(root.as_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false)?;
-    rmount::move_mount(
-        &root,
-        "",
-        &dir,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
     Ok(root)
 }
 
-fn apply_op(t: &mut Tree, op: &Op, plan: &Plan, ctx: &Context) -> io::Result<()> {
+/// A host device node, bound in nosuid (the only mounts without nodev).
+fn clone_device(target: &Path) -> io::Result<OwnedFd> {
+    let src = rmount::open_tree(
+        CWD,
+        target,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    if rfs::fstat(&src)?.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return Err(io::Error::other(format!(
+            "host {} is not a character device",
+            target.display()
+        )));
+    }
+    set_propagation(src.as_fd(), MS_SLAVE, false)?;
+    set_attrs(src.as_fd(), MOUNT_ATTR_NOSUID, false)?;
+    Ok(src)
+}
+
+/// An admin-provided regular file, read-only.
+fn clone_host_file(source: &Path) -> io::Result<OwnedFd> {
+    let src = rfs::open(
+        source,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if rfs::fstat(&src)?.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            source.display()
+        )));
+    }
+    let m = rmount::open_tree(
+        &src,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    set_propagation(m.as_fd(), MS_SLAVE, false)?;
+    set_attrs(
+        m.as_fd(),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        false,
+    )?;
+    Ok(m)
+}
+
+/// The source of a bind; `None` when a shared path is absent on this host.
+fn clone_source(
+    source: &Source,
+    home: BorrowedFd<'_>,
+    plan: &Plan,
+    readonly: bool,
+) -> io::Result<Option<OwnedFd>> {
+    let src: OwnedFd = match source {
+        Source::Home => rustix::io::dup(home)?,
+        Source::UnderHome { rel, mode } => open_under_home(home, rel, plan.uid, plan.gid, *mode)?,
+        Source::Host(p) => match rfs::open(
+            p,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("{}: {e}", p.display()),
+                ))
+            }
+        },
+        Source::SplitUser { dir, user } => {
+            let d = rfs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            match rfs::openat2(
+                &d,
+                user.as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                BENEATH,
+            ) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(refuse(&dir.join(user), e)),
+            }
+        }
+    };
+    clone_tree(src.as_fd(), readonly).map(Some)
+}
+
+/// Applies one op inside the tree; `mount` is the op's host-side source
+/// from [`collect`], if it has one.
+fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
     let nosuid_nodev = MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV;
     match op {
         Op::Root { .. } | Op::Note { .. } => Ok(()),
@@ -435,25 +563,14 @@ fn apply_op(t: &mut Tree, op: &Op, plan: &Plan, ctx: &Context) -> io::Result<()>
                 Err(e) => Err(e.into()),
             }
         }
-        Op::Device { target } => {
-            let src = rmount::open_tree(
-                CWD,
-                target,
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                    | OpenTreeFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            let st = rfs::fstat(&src)?;
-            let ft = st.st_mode & libc::S_IFMT;
-            if ft != libc::S_IFCHR {
-                return Err(io::Error::other(format!(
-                    "host {} is not a character device",
-                    target.display()
-                )));
-            }
-            set_attrs(src.as_fd(), MOUNT_ATTR_NOSUID, false)?;
-            t.attach(&src, target, Kind::File)
-        }
+        Op::Device { target } | Op::HostFile { target, .. } => match mount {
+            Some(m) => t.attach(&m, target, Kind::File),
+            None => Ok(()),
+        },
+        Op::Bind { target, .. } => match mount {
+            Some(m) => t.attach(&m, target, Kind::Dir),
+            None => Ok(()),
+        },
         Op::Devpts { target } => {
             let m = new_fs(
                 "devpts",
@@ -503,79 +620,6 @@ fn apply_op(t: &mut Tree, op: &Op, plan: &Plan, ctx: &Context) -> io::Result<()>
                 false,
             )?;
             t.attach(&m, target, Kind::File)
-        }
-        Op::HostFile { source, target } => {
-            let src = rfs::open(
-                source,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            if rfs::fstat(&src)?.st_mode & libc::S_IFMT != libc::S_IFREG {
-                return Err(io::Error::other(format!(
-                    "{} is not a regular file",
-                    source.display()
-                )));
-            }
-            let m = rmount::open_tree(
-                &src,
-                "",
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                    | OpenTreeFlags::AT_EMPTY_PATH,
-            )?;
-            set_attrs(
-                m.as_fd(),
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                false,
-            )?;
-            t.attach(&m, target, Kind::File)
-        }
-        Op::Bind {
-            source,
-            target,
-            readonly,
-        } => {
-            let src: OwnedFd = match source {
-                Source::Home => rustix::io::dup(&ctx.home)?,
-                Source::UnderHome { rel, mode } => {
-                    open_under_home(ctx.home.as_fd(), rel, plan.uid, plan.gid, *mode)?
-                }
-                Source::Host(p) => match rfs::open(
-                    p,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) {
-                    Ok(fd) => fd,
-                    // A shared mount point absent on this host is skipped.
-                    Err(rustix::io::Errno::NOENT) => return Ok(()),
-                    Err(e) => {
-                        return Err(io::Error::new(
-                            io::Error::from(e).kind(),
-                            format!("{}: {e}", p.display()),
-                        ))
-                    }
-                },
-                Source::SplitUser { dir, user } => {
-                    let d = rfs::open(
-                        dir,
-                        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
-                    match rfs::openat2(
-                        &d,
-                        user.as_str(),
-                        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                        BENEATH,
-                    ) {
-                        Ok(fd) => fd,
-                        Err(rustix::io::Errno::NOENT) => return Ok(()),
-                        Err(e) => return Err(refuse(&dir.join(user), e)),
-                    }
-                }
-            };
-            let m = clone_tree(src.as_fd(), *readonly)?;
-            t.attach(&m, target, Kind::Dir)
         }
     }
 }

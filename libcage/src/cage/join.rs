@@ -68,6 +68,38 @@ fn check_ns(fd: &OwnedFd, kind: i32, ino: u64, name: &str) -> Result<(), String>
     Ok(())
 }
 
+/// True when `pid` is a cage init: named so, running as root (real and
+/// effective uid 0, from its status), in a PID namespace other than ours.
+pub fn is_cage_init(pid: i32) -> bool {
+    let Ok(status) = process::read_proc(&format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+    };
+    let root = field("Uid:").is_some_and(|u| u.split_whitespace().all(|x| x == "0"));
+    let ours = rustix::fs::stat("/proc/self/ns/pid").map(|s| s.st_ino).ok();
+    let theirs = rustix::fs::stat(format!("/proc/{pid}/ns/pid"))
+        .map(|s| s.st_ino)
+        .ok();
+    field("Name:") == Some("cage-init") && root && theirs.is_some() && theirs != ours
+}
+
+/// Cage init processes whose pid is not in `recorded`.
+pub fn orphan_inits(recorded: &[i32]) -> Vec<rustix::process::Pid> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| !recorded.contains(pid) && is_cage_init(*pid))
+        .filter_map(rustix::process::Pid::from_raw)
+        .collect()
+}
+
 /// A verified live cage.
 pub struct Live {
     pub record: Record,

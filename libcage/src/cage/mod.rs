@@ -4,9 +4,11 @@
 //! join through the init.
 
 mod build;
+mod daemon;
 mod fingerprint;
 mod join;
 pub mod record;
+pub mod seed;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -138,13 +140,20 @@ pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
 }
 
 fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
-    enter_with(req, Instant::now(), true)
+    enter_with(req, Instant::now(), true, false)
 }
 
 /// With `cached`, an entry takes the account from the cage record
 /// (no NSS on the warm path); whenever that does not lead straight to a
 /// current cage, the entry starts over with a fresh NSS lookup.
-fn enter_with(req: &Request<'_>, t0: Instant, cached: bool) -> Result<Outcome, Error> {
+/// `reloading` carries a `~/.cage/reload` request (already consumed) into
+/// the restart.
+fn enter_with(
+    req: &Request<'_>,
+    t0: Instant,
+    cached: bool,
+    reloading: bool,
+) -> Result<Outcome, Error> {
     let from_record = if cached {
         record::run_dir().ok().and_then(|d| {
             let rec = match req.who {
@@ -188,7 +197,7 @@ fn enter_with(req: &Request<'_>, t0: Instant, cached: bool) -> Result<Outcome, E
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
-    let reload = reload_requested(&user);
+    let reload = reloading || reload_requested(&user);
     let lock_err = |e| Error::sys("locking the cage record", e);
     let read_err = |e| Error::sys("reading the cage record", e);
     // Joining a current cage needs only a shared lock (entries of one user
@@ -205,7 +214,7 @@ fn enter_with(req: &Request<'_>, t0: Instant, cached: bool) -> Result<Outcome, E
         Some(live) => live,
         None if cached => {
             drop(lock);
-            return enter_with(req, t0, false);
+            return enter_with(req, t0, false, reload);
         }
         None => {
             drop(lock);
@@ -355,6 +364,31 @@ pub fn unpin(uid: u32) -> Result<bool, Error> {
         Live::unpin(r);
     }
     Ok(rec.is_some())
+}
+
+/// After `unmount --all`: stops the seed namespace's process (the next
+/// build starts a new one) and unpins cage inits that no record names any
+/// more (a record lost with its user, a crash between build and record).
+/// Returns how many such inits were told to leave.
+pub fn unpin_rest() -> Result<usize, Error> {
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    seed::Seed::stop(&run);
+    let recorded: Vec<i32> = Record::list(&run)
+        .map_err(|e| Error::sys("listing cage records", e))?
+        .iter()
+        .map(|r| r.pid)
+        .collect();
+    let mut n = 0;
+    for pid in join::orphan_inits(&recorded) {
+        if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            if join::is_cage_init(pid.as_raw_nonzero().get())
+                && rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::TERM).is_ok()
+            {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Live cages with their process counts.

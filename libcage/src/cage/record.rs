@@ -197,6 +197,18 @@ pub enum Share {
 
 impl Lock {
     pub fn acquire(dir: &Path, uid: u32, share: Share) -> io::Result<Lock> {
+        Lock::acquire_file(&dir.join(format!("{uid}.lock")), share)
+    }
+
+    /// Turns an exclusive lock into a shared one (without unlocking).
+    pub fn downgrade(&self) -> io::Result<()> {
+        Ok(rustix::fs::flock(
+            &self.0,
+            rustix::fs::FlockOperation::LockShared,
+        )?)
+    }
+
+    pub fn acquire_file(path: &Path, share: Share) -> io::Result<Lock> {
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -204,7 +216,7 @@ impl Lock {
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(dir.join(format!("{uid}.lock")))?;
+            .open(path)?;
         let op = match share {
             Share::Shared => rustix::fs::FlockOperation::LockShared,
             Share::Exclusive => rustix::fs::FlockOperation::LockExclusive,
