@@ -14,14 +14,8 @@
 #include <unistd.h>
 
 #include "libcage.h"
+#include "check.h"
 
-static int failures;
-
-static void check(int ok, const char *what, long got) {
-    printf("  %s  %s (got %ld)\n", ok ? "ok  " : "FAIL", what, got);
-    if (!ok)
-        failures++;
-}
 
 static int gate[2];
 

@@ -406,14 +406,8 @@ impl<'a> Collector<'a> {
     /// `recursive`). `origin` is set for paths a template names (notes).
     /// Returns the real path added.
     pub fn add(&mut self, path: &Path, recursive: bool, origin: Option<&str>) -> Option<PathBuf> {
-        let mut queue: std::collections::VecDeque<std::ffi::OsString> = path
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_os_string()),
-                Component::ParentDir => Some("..".into()),
-                _ => None,
-            })
-            .collect();
+        let mut queue: std::collections::VecDeque<std::ffi::OsString> =
+            walk_components(path).into();
         let mut cur = PathBuf::from("/");
         let mut hops = 0;
         while let Some(c) = queue.pop_front() {
@@ -477,14 +471,7 @@ impl<'a> Collector<'a> {
                 if is_volatile(&abs) {
                     return None;
                 }
-                let mut rest: Vec<std::ffi::OsString> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(s) => Some(s.to_os_string()),
-                        Component::ParentDir => Some("..".into()),
-                        _ => None,
-                    })
-                    .collect();
+                let mut rest = walk_components(&target);
                 if target.is_absolute() {
                     cur = PathBuf::from("/");
                 }
@@ -732,6 +719,18 @@ impl<'a> Collector<'a> {
             );
         }
     }
+}
+
+/// The components of `p` to walk one by one: names and `..` (the root and
+/// `.` need no step).
+fn walk_components(p: &Path) -> Vec<std::ffi::OsString> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
