@@ -2,7 +2,7 @@
 # Installs what building and testing cage needs on Debian 12 (idempotent).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(build-essential pkg-config libpam0g-dev keyutils util-linux procps perl python3 login passwd rsync acl)
+pkgs=(build-essential pkg-config libpam0g-dev keyutils util-linux procps perl python3 login passwd rsync strace)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
