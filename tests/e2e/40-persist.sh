@@ -30,7 +30,9 @@ check_eq "one built line, then joined lines" "1" "$(grep -c 'user dave entered c
 check_contains "entry line carries service, generation, joined and latency" "pam_cage(su-l): user dave entered cage generation 1 (joined) in " "$(cat "$T_SYSLOG")"
 
 echo "# a service with its own mount namespace (PrivateTmp=) joins the same cage"
-out=$(unshare -m --propagation private sh -c "mount -t tmpfs none /tmp && '$CAGE_ADMIN' --config '$T_CONF' enter dave -- readlink /proc/self/ns/mnt" 2>&1)
+# The checkout itself may live under /tmp: run a copy from the test dir.
+cp "$CAGE_ADMIN" "$T_TMP/cage-admin"
+out=$(unshare -m --propagation private sh -c "mount -t tmpfs none /tmp && '$T_TMP/cage-admin' --config '$T_CONF' enter dave -- readlink /proc/self/ns/mnt" 2>&1)
 check_eq "entry from a private-/tmp mount namespace" "$first" "$out"
 
 echo "# single flight: 100 parallel first logins"

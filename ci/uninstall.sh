@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Removes what ci/install.sh installed: unpins every cage (processes inside
+# keep running until they exit), disables the PAM profile, removes the
+# binaries, the library and header, the apt hook and the skeleton. The
+# configuration in /etc/cage and the state in /var/lib/cage are kept unless
+# --purge is given.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "ci/uninstall.sh needs root" >&2; exit 2; }
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+if [ -x /usr/sbin/cage-admin ]; then
+    /usr/sbin/cage-admin unmount --all >/dev/null 2>&1 || true
+fi
+if [ -f /usr/share/pam-configs/cage ]; then
+    pam-auth-update --package --remove cage
+    rm -f /usr/share/pam-configs/cage
+fi
+rm -f /etc/apt/apt.conf.d/90cage
+rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
+    "/usr/lib/$arch/security/pam_cage.so"
+ldconfig
+rm -rf /usr/share/cage-skeleton /usr/share/cage-skeleton.new /usr/share/cage-skeleton.old.* \
+    /usr/share/cage-skeleton.lock /usr/share/cage-skeleton.cache
+if [ "${1:-}" = --purge ]; then
+    rm -rf /etc/cage /var/lib/cage
+fi
+echo "cage removed${1:+ ($1)}"
