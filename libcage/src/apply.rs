@@ -495,7 +495,7 @@ fn clone_source(
     let src: OwnedFd = match source {
         Source::Home => rustix::io::dup(home)?,
         Source::UnderHome { rel, mode } => open_under_home(home, rel, plan.uid, plan.gid, *mode)?,
-        Source::Host(p) => match rfs::open(
+        Source::Host { path: p } => match rfs::open(
             p,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),

@@ -12,7 +12,7 @@ use crate::identity::Identity;
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Source {
     /// An admin-controlled host path.
-    Host(PathBuf),
+    Host { path: PathBuf },
     /// The user's home directory itself.
     Home,
     /// A directory under the user's home, created (owned by the user, with
@@ -265,7 +265,9 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         }
         match &e.kind {
             MountKind::Shared { readonly } => ops.push(Op::Bind {
-                source: Source::Host(e.path.clone()),
+                source: Source::Host {
+                    path: e.path.clone(),
+                },
                 target: e.path.clone(),
                 readonly: *readonly,
             }),
@@ -325,7 +327,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
 
 fn source_text(s: &Source) -> String {
     match s {
-        Source::Host(p) => p.display().to_string(),
+        Source::Host { path } => path.display().to_string(),
         Source::Home => "~ (home)".to_string(),
         Source::UnderHome { rel, mode } => {
             format!("~/{} (mode {mode:04o}, created if missing)", rel.display())

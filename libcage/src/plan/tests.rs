@@ -77,3 +77,30 @@ fn home_directly_below_root_is_refused() {
         "home directory of flat (/flat) must be below a base directory such as /home"
     );
 }
+
+#[test]
+fn plans_serialize_to_json() {
+    let fx = Fixture::from_files(PASSWD, GROUP);
+    let u = fx.user_by_name("alice").unwrap().unwrap();
+    let settings = Settings::parse(Path::new("cage.ini"), "[cage]\nmin_uid = 1000\n").unwrap();
+    let mps = MountPoints::parse(Path::new("cage.mp"), "/srv\n!/opt\n@/var/x,700\n%/s\n").unwrap();
+    let id = resolve(&fx, &u, 1000, &Extra::default()).unwrap();
+    let dir = PathBuf::from("/etc/cage/custom.etc/alice");
+    let p = plan(&Inputs {
+        settings: &settings,
+        mount_points: &mps,
+        identity: &id,
+        custom_etc: &[PathBuf::from("php.ini")],
+        custom_etc_dir: &dir,
+    })
+    .unwrap();
+    let v: serde_json::Value = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["user"], "alice");
+    let ops = v["ops"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o["op"] == "bind"
+        && o["source"]["kind"] == "host"
+        && o["source"]["path"] == "/srv"));
+    assert!(ops
+        .iter()
+        .any(|o| o["op"] == "proc" && o["hidepid"] == "invisible"));
+}
