@@ -509,7 +509,7 @@ fn clone_source(
                 ))
             }
         },
-        Source::SplitUser { dir, user } => {
+        Source::Child { dir, name: user } => {
             let d = rfs::open(
                 dir,
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -550,6 +550,9 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
             Ok(())
         }
         Op::Dir { target, mode } => {
+            if let Some(p) = target.parent() {
+                t.mountpoint(p, Kind::Dir)?;
+            }
             let (parent, name) = t.parent_dir(target)?;
             match rfs::mkdirat(&parent, &name, Mode::from_raw_mode(*mode)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),

@@ -23,6 +23,12 @@ $S/shared
 %$S/split
 $S/absent-on-this-host
 MP
+mkdir -p $S/virt/site-a $S/virt/site-b $S/virt/other-customer
+echo "a" >$S/virt/site-a/index.html
+echo "state_dir = $T_TMP/state" >>"$T_CONF/cage.ini"
+mona_state="$T_TMP/state/$("$CAGE_ADMIN" --config "$T_CONF" getprefix mona)/mona"
+mkdir -p "$mona_state"
+printf '# written by a hosting panel\n%s/virt,0755\n@site-a\n@site-b,0750\n' "$S" >"$mona_state/virt.mp"
 mkdir -p "$T_CONF/custom.etc/mona/php"
 echo "memory_limit = 64M" >"$T_CONF/custom.etc/mona/php/php.ini"
 pam_su_add "config=$T_CONF"
@@ -49,6 +55,16 @@ echo "# split by user"
 check_eq "only mona's subdirectory is visible" "mona" "$(in_mona "ls $S/split")"
 check_eq "... with her files" "mona's" "$(in_mona "cat $S/split/mona/mine")"
 check_eq "nils sees only his" "nils" "$(su - nils -c "ls $S/split" 2>&1)"
+
+echo "# per-user virtual directories (virt.mp in state_dir)"
+check_eq "only the listed subdirectories are visible" "site-a site-b" "$(in_mona "ls $S/virt" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "... bound from the host" "a" "$(in_mona "cat $S/virt/site-a/index.html")"
+check_eq "nils has no virt.mp: none of mona's sites in his cage" "" "$(su - nils -c "ls $S/virt 2>/dev/null" 2>&1)"
+printf '@orphan\n' >"$mona_state/virt.mp"
+check_contains "a malformed virt.mp is reported with file:line" "$mona_state/virt.mp:1: \`@orphan\` before any virtual directory line" "$("$CAGE_ADMIN" --config "$T_CONF" plan mona 2>&1)"
+check_lacks "... and mona's login is refused" "INSIDE" "$(in_mona 'echo INSIDE')"
+check_eq "... while nils still logs in" "ok" "$(su - nils -c 'echo ok' 2>&1)"
+rm "$mona_state/virt.mp"
 
 echo "# absent shared path"
 check_eq "a shared path absent on this host is skipped, the login works" "ok" "$(in_mona 'echo ok')"

@@ -51,5 +51,6 @@ pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String
     }
     dir_into(&mut h, &config.templates_dir());
     dir_into(&mut h, &config.custom_etc(&user.name));
+    stat_into(&mut h, &super::virt_mp_path(settings, user));
     format!("{:016x}", h.finish())
 }

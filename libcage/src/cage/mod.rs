@@ -417,6 +417,8 @@ pub fn make_plan(
         crate::skeleton::template_accounts(&config.templates_dir()).map_err(Error::Config)?;
     let id = identity::resolve(dir, user, settings.min_uid, &extra)
         .map_err(|e| Error::sys("resolving accounts", e))?;
+    let virt_mp = crate::config::virtmp::VirtMp::load(&virt_mp_path(settings, user))
+        .map_err(Error::Config)?;
     let custom_dir = config.custom_etc(&user.name);
     let custom = custom_etc_files(&custom_dir);
     crate::plan::plan(&crate::plan::Inputs {
@@ -425,8 +427,14 @@ pub fn make_plan(
         identity: &id,
         custom_etc: &custom,
         custom_etc_dir: &custom_dir,
+        virt_mp: &virt_mp,
     })
     .map_err(|e| Error::Build(e.to_string()))
+}
+
+/// `<state_dir>/<prefix>/<user>/virt.mp`.
+pub fn virt_mp_path(settings: &crate::config::Settings, user: &Passwd) -> PathBuf {
+    crate::paths::user_state_dir(&settings.state_dir, user.uid, &user.name).join("virt.mp")
 }
 
 /// Regular files under `custom.etc/<user>/`, relative, sorted.

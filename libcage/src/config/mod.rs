@@ -8,6 +8,7 @@ pub mod ini;
 pub mod mountpoints;
 pub mod settings;
 pub mod users;
+pub mod virtmp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

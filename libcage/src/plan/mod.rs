@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::config::virtmp::VirtMp;
 use crate::config::{Hidepid, MountKind, MountPoints, Settings};
 use crate::identity::Identity;
 
@@ -18,9 +19,10 @@ pub enum Source {
     /// A directory under the user's home, created (owned by the user, with
     /// `mode`) when missing, opened without following any symlink.
     UnderHome { rel: PathBuf, mode: u32 },
-    /// `<dir>/<user>` of an admin-controlled `dir`, opened without following
-    /// a symlink in the last component; skipped when absent.
-    SplitUser { dir: PathBuf, user: String },
+    /// `<dir>/<name>` of an admin-controlled `dir` (split by user name,
+    /// virt.mp subdirectories), the last component opened without
+    /// following a symlink; skipped when absent.
+    Child { dir: PathBuf, name: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -94,6 +96,8 @@ pub struct Inputs<'a> {
     pub custom_etc: &'a [PathBuf],
     /// `custom.etc/<user>` itself.
     pub custom_etc_dir: &'a Path,
+    /// The user's `virt.mp` (empty when there is none).
+    pub virt_mp: &'a VirtMp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -291,14 +295,59 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
                     mode: 0o755,
                 });
                 ops.push(Op::Bind {
-                    source: Source::SplitUser {
+                    source: Source::Child {
                         dir: e.path.clone(),
-                        user: user.name.clone(),
+                        name: user.name.clone(),
                     },
                     target,
                     readonly: false,
                 });
             }
+        }
+    }
+    for d in &inp.virt_mp.dirs {
+        if d.path.starts_with(&home_str) || home_str.starts_with(&d.path) {
+            ops.push(Op::Note {
+                target: d.path.clone(),
+                text: format!(
+                    "virt.mp:{}: overlaps the home of {}; not mounted",
+                    d.line, user.name
+                ),
+            });
+            continue;
+        }
+        // `>`: the directory lies in one the cage already makes virtual (a
+        // tmpfs of this plan); otherwise it gets a tmpfs of its own, never
+        // a directory in the shared skeleton.
+        let in_tmpfs = ops
+            .iter()
+            .any(|op| matches!(op, Op::Tmpfs { target, .. } if d.path.starts_with(target)));
+        if d.mounted || !in_tmpfs {
+            ops.push(Op::Tmpfs {
+                target: d.path.clone(),
+                mode: d.mode,
+                writable: false,
+            });
+        } else {
+            ops.push(Op::Dir {
+                target: d.path.clone(),
+                mode: d.mode,
+            });
+        }
+        for (name, mode) in &d.subdirs {
+            let target = d.path.join(name);
+            ops.push(Op::Dir {
+                target: target.clone(),
+                mode: *mode,
+            });
+            ops.push(Op::Bind {
+                source: Source::Child {
+                    dir: d.path.clone(),
+                    name: name.clone(),
+                },
+                target,
+                readonly: false,
+            });
         }
     }
     for (line, path) in &inp.mount_points.ignored {
@@ -332,7 +381,7 @@ fn source_text(s: &Source) -> String {
         Source::UnderHome { rel, mode } => {
             format!("~/{} (mode {mode:04o}, created if missing)", rel.display())
         }
-        Source::SplitUser { dir, user } => format!("{}/{user} (if present)", dir.display()),
+        Source::Child { dir, name } => format!("{}/{name} (if present)", dir.display()),
     }
 }
 

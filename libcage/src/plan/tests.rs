@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::config::virtmp::VirtMp;
 use crate::config::{MountPoints, Settings};
 use crate::identity::{resolve, Directory, Extra, Fixture};
 
@@ -10,6 +11,16 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data
 const GROUP: &str = "root:x:0:\nwww-data:x:33:alice,bob\nalice:x:1001:\nbob:x:1002:\nvh:x:1003:\n";
 
 fn golden(name: &str, user: &str, mp: &str, custom: &[&str]) -> Result<String, PlanError> {
+    golden_virt(name, user, mp, custom, "")
+}
+
+fn golden_virt(
+    name: &str,
+    user: &str,
+    mp: &str,
+    custom: &[&str],
+    virt: &str,
+) -> Result<String, PlanError> {
     let fx = Fixture::from_files(PASSWD, GROUP);
     let u = fx.user_by_name(user).unwrap().unwrap();
     let settings = Settings::parse(
@@ -27,6 +38,7 @@ fn golden(name: &str, user: &str, mp: &str, custom: &[&str]) -> Result<String, P
         identity: &id,
         custom_etc: &custom,
         custom_etc_dir: &dir,
+        virt_mp: &VirtMp::parse(Path::new("virt.mp"), virt).unwrap(),
     })?;
     let text = p.to_string();
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,6 +104,7 @@ fn plans_serialize_to_json() {
         identity: &id,
         custom_etc: &[PathBuf::from("php.ini")],
         custom_etc_dir: &dir,
+        virt_mp: &VirtMp::default(),
     })
     .unwrap();
     let v: serde_json::Value = serde_json::to_value(&p).unwrap();
@@ -103,4 +116,26 @@ fn plans_serialize_to_json() {
     assert!(ops
         .iter()
         .any(|o| o["op"] == "proc" && o["hidepid"] == "invisible"));
+}
+
+#[test]
+fn virt_mp_directories() {
+    let text = golden_virt(
+        "vh-virt-mp",
+        "vh",
+        "",
+        &[],
+        ">/var/www/vhosts/system,0755\n@vh.example\n@shop.example,0750\n/srv/virt,0711\n@a\n>/opt/outside\n@b\n/var/www/vhosts/vh.example/x\n",
+    )
+    .unwrap();
+    // `>` inside the home's base tmpfs: a directory there, no tmpfs.
+    assert!(text.contains("dir      /var/www/vhosts/system  mode=0755"));
+    assert!(!text.contains("tmpfs    /var/www/vhosts/system"));
+    assert!(text.contains("bind     /var/www/vhosts/system/shop.example  <- /var/www/vhosts/system/shop.example (if present)"));
+    // A plain line, and a `>` line outside any tmpfs: a tmpfs of their own.
+    assert!(text.contains("tmpfs    /srv/virt  mode=0711,ro"));
+    assert!(text.contains("tmpfs    /opt/outside  mode=0755,ro"));
+    assert!(text.contains(
+        "note     /var/www/vhosts/vh.example/x  virt.mp:8: overlaps the home of vh; not mounted"
+    ));
 }
