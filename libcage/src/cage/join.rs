@@ -39,7 +39,26 @@ fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
     )?)
 }
 
-fn ns_inode_self(name: &str) -> io::Result<u64> {
+/// Pins the recorded daemon `pid` with a pidfd and checks that it is the
+/// process recorded: same start time (with the pidfd open the pid cannot
+/// be reused) and the `comm` we give it. `what` names it in errors
+/// (`cage init`).
+pub fn pin_daemon(pid: i32, start: u64, comm: &str, what: &str) -> Result<OwnedFd, String> {
+    let p = rustix::process::Pid::from_raw(pid).ok_or("invalid pid")?;
+    let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+        .map_err(|e| format!("{what} {pid} is gone ({e})"))?;
+    if start_time(pid).map_err(|e| format!("{what} {pid}: {e}"))? != start {
+        return Err(format!("pid {pid} is not the recorded {what}"));
+    }
+    let name = process::read_proc(&format!("/proc/{pid}/comm"))
+        .map_err(|e| format!("{what} {pid}: {e}"))?;
+    if name.trim_end() != comm {
+        return Err(format!("pid {pid} is not a {what}"));
+    }
+    Ok(pidfd)
+}
+
+pub fn ns_inode_self(name: &str) -> io::Result<u64> {
     // stat() follows the magic link to the namespace's nsfs inode.
     Ok(rustix::fs::stat(format!("/proc/self/ns/{name}"))?.st_ino)
 }
@@ -81,7 +100,7 @@ pub fn is_cage_init(pid: i32) -> bool {
             .map(str::trim)
     };
     let root = field("Uid:").is_some_and(|u| u.split_whitespace().all(|x| x == "0"));
-    let ours = rustix::fs::stat("/proc/self/ns/pid").map(|s| s.st_ino).ok();
+    let ours = ns_inode_self("pid").ok();
     let theirs = rustix::fs::stat(format!("/proc/{pid}/ns/pid"))
         .map(|s| s.st_ino)
         .ok();
@@ -111,19 +130,7 @@ impl Live {
     /// pinned by a pidfd) and holds namespaces of the recorded types and
     /// inodes.
     pub fn verify(rec: &Record) -> Result<Live, String> {
-        let pid = rustix::process::Pid::from_raw(rec.pid).ok_or("invalid pid")?;
-        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-            .map_err(|e| format!("init {} is gone ({e})", rec.pid))?;
-        // With the pidfd open the pid cannot be reused; check it is ours.
-        let start = start_time(rec.pid).map_err(|e| format!("init {}: {e}", rec.pid))?;
-        if start != rec.start {
-            return Err(format!("pid {} is not the recorded cage init", rec.pid));
-        }
-        let comm = process::read_proc(&format!("/proc/{}/comm", rec.pid))
-            .map_err(|e| format!("init {}: {e}", rec.pid))?;
-        if comm.trim_end() != "cage-init" {
-            return Err(format!("pid {} is not a cage init", rec.pid));
-        }
+        let pidfd = pin_daemon(rec.pid, rec.start, "cage-init", "cage init")?;
         // The owner of /proc/PID is the process's effective uid.
         let owner = rustix::fs::stat(format!("/proc/{}", rec.pid))
             .map_err(|e| format!("init {}: {e}", rec.pid))?

@@ -29,6 +29,12 @@ pub struct Record {
     pub created: u64,
 }
 
+/// The value of `key=value` in a record's text.
+pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
 /// The root-only run directory, created when missing and checked otherwise.
 pub fn run_dir() -> io::Result<PathBuf> {
     let p = PathBuf::from(RUN_DIR);
@@ -60,10 +66,7 @@ impl Record {
     }
 
     fn from_text(text: &str) -> Option<Record> {
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
-        };
+        let get = |k: &str| field(text, k);
         Some(Record {
             uid: get("uid")?.parse().ok()?,
             user: get("user")?.to_string(),

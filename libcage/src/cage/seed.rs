@@ -20,8 +20,8 @@ use crate::sys::process::{self, SigSet};
 use crate::Error;
 
 use super::daemon;
-use super::join::start_time;
-use super::record::{Lock, Share};
+use super::join::{ns_inode_self, pin_daemon, start_time};
+use super::record::{field, Lock, Share};
 
 const NAME: &str = "cage-seed";
 
@@ -68,24 +68,11 @@ impl Seed {
     /// by a pidfd), our name, and a mount namespace other than ours.
     fn verify(run: &Path) -> Option<Seed> {
         let text = std::fs::read_to_string(rec_path(run)).ok()?;
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-        };
-        let pid: i32 = get("pid")?.parse().ok()?;
-        let start: u64 = get("start")?.parse().ok()?;
-        let pidfd = rustix::process::pidfd_open(
-            rustix::process::Pid::from_raw(pid)?,
-            rustix::process::PidfdFlags::empty(),
-        )
-        .ok()?;
-        if start_time(pid).ok()? != start {
-            return None;
-        }
-        let comm = process::read_proc(&format!("/proc/{pid}/comm")).ok()?;
+        let pid: i32 = field(&text, "pid")?.parse().ok()?;
+        let start: u64 = field(&text, "start")?.parse().ok()?;
+        let pidfd = pin_daemon(pid, start, NAME, "cage seed").ok()?;
         let theirs = rustix::fs::stat(format!("/proc/{pid}/ns/mnt")).ok()?.st_ino;
-        let mine = rustix::fs::stat("/proc/self/ns/mnt").ok()?.st_ino;
-        (comm.trim_end() == NAME && theirs != mine).then_some(Seed { pidfd, _lock: None })
+        (theirs != ns_inode_self("mnt").ok()?).then_some(Seed { pidfd, _lock: None })
     }
 
     /// Moves the calling process into the seed's mount namespace.

@@ -94,6 +94,18 @@ impl ConfigDir {
     }
 }
 
+/// Loads `path` with `parse`; a missing file gives the default value.
+pub(crate) fn load_or_default<T: Default>(
+    path: &Path,
+    parse: fn(&Path, &str) -> Result<T, Vec<ConfigError>>,
+) -> Result<T, Vec<ConfigError>> {
+    match read_optional(path) {
+        Ok(Some(text)) => parse(path, &text),
+        Ok(None) => Ok(T::default()),
+        Err(e) => Err(vec![e]),
+    }
+}
+
 /// Reads a config file; a missing file is `Ok(None)`.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read(path) {

@@ -9,7 +9,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use super::{read_optional, ConfigError};
+use super::{load_or_default, ConfigError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MountKind {
@@ -62,7 +62,8 @@ pub fn normal_absolute(p: &str) -> Result<PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
-fn parse_mode(s: &str) -> Option<u32> {
+/// An octal mode of one to four digits (`700`, `0755`).
+pub(crate) fn parse_mode(s: &str) -> Option<u32> {
     let s = s.trim();
     if s.is_empty() || s.len() > 4 || !s.chars().all(|c| ('0'..='7').contains(&c)) {
         return None;
@@ -72,11 +73,7 @@ fn parse_mode(s: &str) -> Option<u32> {
 
 impl MountPoints {
     pub fn load(path: &Path) -> Result<MountPoints, Vec<ConfigError>> {
-        match read_optional(path) {
-            Ok(Some(text)) => MountPoints::parse(path, &text),
-            Ok(None) => Ok(MountPoints::default()),
-            Err(e) => Err(vec![e]),
-        }
+        load_or_default(path, MountPoints::parse)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<MountPoints, Vec<ConfigError>> {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ini, read_optional, ConfigError};
+use super::{ini, load_or_default, ConfigError};
 use crate::paths;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -121,11 +121,7 @@ fn absolute(v: &str) -> Option<PathBuf> {
 
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, Vec<ConfigError>> {
-        match read_optional(path) {
-            Ok(Some(text)) => Settings::parse(path, &text),
-            Ok(None) => Ok(Settings::default()),
-            Err(e) => Err(vec![e]),
-        }
+        load_or_default(path, Settings::parse)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<ConfigError>> {

@@ -14,8 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::mountpoints::normal_absolute;
-use super::{read_optional, ConfigError};
+use super::mountpoints::{normal_absolute, parse_mode};
+use super::{load_or_default, ConfigError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VirtDir {
@@ -38,8 +38,7 @@ fn split_mode(s: &str) -> Result<(&str, u32), String> {
         None => Ok((s.trim(), 0o755)),
         Some((p, m)) => {
             let m = m.trim();
-            let ok = !m.is_empty() && m.len() <= 4 && m.chars().all(|c| ('0'..='7').contains(&c));
-            match ok.then(|| u32::from_str_radix(m, 8).ok()).flatten() {
+            match parse_mode(m) {
                 Some(mode) => Ok((p.trim(), mode)),
                 None => Err(format!(
                     "expected an octal mask such as 0755 after `,`, found `{m}`"
@@ -51,11 +50,7 @@ fn split_mode(s: &str) -> Result<(&str, u32), String> {
 
 impl VirtMp {
     pub fn load(path: &Path) -> Result<VirtMp, Vec<ConfigError>> {
-        match read_optional(path) {
-            Ok(Some(text)) => VirtMp::parse(path, &text),
-            Ok(None) => Ok(VirtMp::default()),
-            Err(e) => Err(vec![e]),
-        }
+        load_or_default(path, VirtMp::parse)
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<VirtMp, Vec<ConfigError>> {

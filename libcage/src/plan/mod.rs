@@ -254,17 +254,21 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         readonly: false,
     });
 
+    // Below the home every path is the user's to redirect (a symlink there
+    // would move the mount elsewhere in the cage): nothing configured is
+    // mounted there, or over the home; the plan shows it as a note.
+    let overlaps_home = |path: &Path, origin: &str, line: usize| {
+        (path.starts_with(&home_str) || home_str.starts_with(path)).then(|| Op::Note {
+            target: path.to_path_buf(),
+            text: format!(
+                "{origin}:{line}: overlaps the home of {}; not mounted",
+                user.name
+            ),
+        })
+    };
     for e in &inp.mount_points.entries {
-        // Below the home every path is the user's to redirect (a symlink
-        // there would move the mount elsewhere in the cage): never mount there.
-        if e.path.starts_with(&home_str) || home_str.starts_with(&e.path) {
-            ops.push(Op::Note {
-                target: e.path.clone(),
-                text: format!(
-                    "cage.mp:{}: overlaps the home of {}; not mounted",
-                    e.line, user.name
-                ),
-            });
+        if let Some(note) = overlaps_home(&e.path, "cage.mp", e.line) {
+            ops.push(note);
             continue;
         }
         match &e.kind {
@@ -306,14 +310,8 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         }
     }
     for d in &inp.virt_mp.dirs {
-        if d.path.starts_with(&home_str) || home_str.starts_with(&d.path) {
-            ops.push(Op::Note {
-                target: d.path.clone(),
-                text: format!(
-                    "virt.mp:{}: overlaps the home of {}; not mounted",
-                    d.line, user.name
-                ),
-            });
+        if let Some(note) = overlaps_home(&d.path, "virt.mp", d.line) {
+            ops.push(note);
             continue;
         }
         // `>`: the directory lies in one the cage already makes virtual (a
