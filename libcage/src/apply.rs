@@ -39,12 +39,32 @@ impl fmt::Display for ApplyError {
     }
 }
 
+impl ApplyError {
+    /// True when a path under the user's home was refused.
+    pub fn is_hostile(&self) -> bool {
+        self.err.get_ref().is_some_and(|e| e.is::<HostilePath>())
+    }
+}
+
 fn step<T>(what: impl FnOnce() -> String, r: io::Result<T>) -> Result<T, ApplyError> {
     r.map_err(|err| ApplyError { step: what(), err })
 }
 
+/// A user-controlled path refused (symlink, wrong owner, wrong type),
+/// carried inside an `io::Error` so callers can tell it from other failures.
+#[derive(Debug)]
+struct HostilePath(String);
+
+impl fmt::Display for HostilePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostilePath {}
+
 fn hostile(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, msg)
+    io::Error::new(io::ErrorKind::PermissionDenied, HostilePath(msg))
 }
 
 const BENEATH: ResolveFlags = ResolveFlags::BENEATH
