@@ -14,6 +14,15 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
+# One root test at a time on this machine (several checkouts may run tests:
+# they share users, PAM files, /dev/log and /run/cage). flock -o keeps the
+# lock in flock itself, so daemons a test starts never inherit it.
+if [ -z "${CAGE_E2E_LOCKED:-}" ]; then
+    export CAGE_E2E_LOCKED=1
+    mkdir -p /run/lock
+    exec flock -o /run/lock/cage-e2e.lock bash "$0" "$@"
+fi
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
 CAGE_ADMIN=$TARGET/cage-admin
