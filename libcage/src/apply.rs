@@ -4,10 +4,14 @@
 //! exits and the namespace with every mount made so far goes with it.
 //!
 //! Every mount is made from a file descriptor with the new mount API
-//! (`open_tree`, `fsopen`/`fsmount`, `move_mount`, `mount_setattr`), every
-//! target is resolved with `openat2(RESOLVE_IN_ROOT)` inside the cage tree,
-//! and every path under the user's home is opened with
-//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` from a descriptor of the home.
+//! (`open_tree`, `fsopen`/`fsmount`, `move_mount`, `mount_setattr`); the
+//! skeleton is cloned read-only and nothing is ever created in it nor in a
+//! host directory ([`tree`]); every path under the user's home is opened
+//! with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` from a descriptor of the
+//! home; mounts that propagate in later are kept `nosuid,nodev` ([`watch`]).
+
+mod tree;
+pub mod watch;
 
 use std::fmt;
 use std::io;
@@ -23,8 +27,10 @@ use rustix::mount::{
 use crate::config::Hidepid;
 use crate::plan::{Op, Plan, Source};
 use crate::sys::mount::{
-    set_attrs, set_propagation, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_SLAVE,
+    set_attrs, set_propagation, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_PRIVATE,
+    MS_SLAVE,
 };
+use tree::{Kind, Tree};
 
 /// A failed step: which op (as the plan prints it) and why.
 #[derive(Debug)]
@@ -40,9 +46,28 @@ impl fmt::Display for ApplyError {
 }
 
 impl ApplyError {
-    /// True when a path under the user's home was refused.
+    /// The refused path and why, when a user-controlled path was refused.
+    pub fn hostile(&self) -> Option<(&Path, &str)> {
+        self.err
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<HostilePath>())
+            .map(|h| (h.path.as_path(), h.reason.as_str()))
+    }
+
     pub fn is_hostile(&self) -> bool {
-        self.err.get_ref().is_some_and(|e| e.is::<HostilePath>())
+        self.hostile().is_some()
+    }
+}
+
+impl From<ApplyError> for crate::Error {
+    fn from(e: ApplyError) -> crate::Error {
+        match e.hostile() {
+            Some((path, reason)) => crate::Error::Hostile {
+                path: path.display().to_string(),
+                reason: reason.to_string(),
+            },
+            None => crate::Error::Build(e.to_string()),
+        }
     }
 }
 
@@ -53,25 +78,30 @@ fn step<T>(what: impl FnOnce() -> String, r: io::Result<T>) -> Result<T, ApplyEr
 /// A user-controlled path refused (symlink, wrong owner, wrong type),
 /// carried inside an `io::Error` so callers can tell it from other failures.
 #[derive(Debug)]
-struct HostilePath(String);
+struct HostilePath {
+    path: PathBuf,
+    reason: String,
+}
 
 impl fmt::Display for HostilePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{} {}", self.path.display(), self.reason)
     }
 }
 
 impl std::error::Error for HostilePath {}
 
-fn hostile(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, HostilePath(msg))
+fn hostile(path: PathBuf, reason: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        HostilePath { path, reason },
+    )
 }
 
 const BENEATH: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
     .union(ResolveFlags::NO_MAGICLINKS)
     .union(ResolveFlags::NO_XDEV);
-const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Opens the user's home. The base directories above it are the admin's;
 /// the last component must not be a symlink.
@@ -83,12 +113,14 @@ pub fn open_home(home: &Path) -> io::Result<OwnedFd> {
     )?)
 }
 
-/// Opens (creating when missing) the directory `rel` below `home`, one
-/// component at a time, never following a symlink, never leaving the home.
-/// Directories it creates get `uid:gid` and (the last one) `mode`; an
-/// existing directory must belong to `uid`.
+/// Opens (creating when missing) the directory `rel` below `home` (whose
+/// path is `home_path`, for messages), one component at a time, never
+/// following a symlink, never leaving the home. Directories it creates get
+/// `uid:gid` and (the last one) `mode`; an existing directory must belong
+/// to `uid`.
 pub fn open_under_home(
     home: BorrowedFd<'_>,
+    home_path: &Path,
     rel: &Path,
     uid: u32,
     gid: u32,
@@ -105,7 +137,7 @@ pub fn open_under_home(
         })
         .collect::<io::Result<_>>()?;
     let mut dir: Option<OwnedFd> = None;
-    let mut shown = PathBuf::from("~");
+    let mut shown = home_path.to_path_buf();
     for (i, name) in comps.iter().enumerate() {
         shown.push(name);
         let last = i + 1 == comps.len();
@@ -140,11 +172,10 @@ pub fn open_under_home(
             )?;
             rfs::fchmod(&fd, Mode::from_raw_mode(if last { mode } else { 0o711 }))?;
         } else if st.st_uid != uid {
-            return Err(hostile(format!(
-                "{} is owned by uid {}, not by the user",
-                shown.display(),
-                st.st_uid
-            )));
+            return Err(hostile(
+                shown,
+                format!("is owned by uid {}, not by the user", st.st_uid),
+            ));
         }
         dir = Some(fd);
     }
@@ -153,141 +184,14 @@ pub fn open_under_home(
 
 fn refuse(shown: &Path, e: rustix::io::Errno) -> io::Error {
     match e {
-        rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::NOTDIR => {
-            hostile(format!(
-                "{} is a symlink, not a directory, or leaves the home; not followed",
-                shown.display()
-            ))
-        }
+        rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::NOTDIR => hostile(
+            shown.to_path_buf(),
+            "is a symlink, not a directory, or leaves the home; not followed".into(),
+        ),
         e => io::Error::new(
             io::Error::from(e).kind(),
             format!("{}: {e}", shown.display()),
         ),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Dir,
-    File,
-}
-
-/// The cage tree while it is being built.
-struct Tree {
-    root: OwnedFd,
-    /// Mounts made read-only once everything is in place.
-    seal: Vec<OwnedFd>,
-    /// A detached tmpfs holding synthesized files (never attached itself).
-    files: Option<OwnedFd>,
-    nfiles: usize,
-}
-
-fn rel(target: &Path) -> &Path {
-    target.strip_prefix("/").unwrap_or(target)
-}
-
-impl Tree {
-    /// Opens `target` inside the tree as an `O_PATH` fd, creating the
-    /// mountpoint (directory or empty file) when missing. Symlinks in the
-    /// tree (the skeleton's, ours) resolve inside the tree only.
-    fn mountpoint(&self, target: &Path, kind: Kind) -> io::Result<OwnedFd> {
-        let r = rel(target);
-        let flags = OFlags::PATH | OFlags::CLOEXEC;
-        match rfs::openat2(&self.root, r, flags, Mode::empty(), IN_ROOT) {
-            Ok(fd) => return Ok(fd),
-            Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let parent = match r.parent() {
-            Some(p) if !p.as_os_str().is_empty() => {
-                self.mountpoint(&Path::new("/").join(p), Kind::Dir)?;
-                rfs::openat2(
-                    &self.root,
-                    p,
-                    OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                    IN_ROOT,
-                )?
-            }
-            _ => rfs::openat2(
-                &self.root,
-                ".",
-                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-                IN_ROOT,
-            )?,
-        };
-        let name = r
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        match kind {
-            Kind::Dir => match rfs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Kind::File => {
-                match rfs::openat(
-                    &parent,
-                    name,
-                    OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::WRONLY
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o644),
-                ) {
-                    Ok(_) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        Ok(rfs::openat2(&self.root, r, flags, Mode::empty(), IN_ROOT)?)
-    }
-
-    fn attach(&self, mnt: &OwnedFd, target: &Path, kind: Kind) -> io::Result<()> {
-        let t = self.mountpoint(target, kind)?;
-        rmount::move_mount(
-            mnt,
-            "",
-            &t,
-            "",
-            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-        )?;
-        Ok(())
-    }
-
-    fn parent_dir(&self, target: &Path) -> io::Result<(OwnedFd, PathBuf)> {
-        let r = rel(target);
-        let parent = r.parent().unwrap_or(Path::new(""));
-        let p = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        let fd = rfs::openat2(
-            &self.root,
-            p,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-            IN_ROOT,
-        )?;
-        let name = r
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        Ok((fd, PathBuf::from(name)))
-    }
-
-    fn file_store(&mut self) -> io::Result<BorrowedFd<'_>> {
-        if self.files.is_none() {
-            self.files = Some(new_fs(
-                "tmpfs",
-                &[("mode", "0755"), ("size", "4m")],
-                MountAttrFlags::MOUNT_ATTR_NOSUID
-                    | MountAttrFlags::MOUNT_ATTR_NODEV
-                    | MountAttrFlags::MOUNT_ATTR_NOEXEC,
-            )?);
-        }
-        Ok(self.files.as_ref().expect("just set").as_fd())
     }
 }
 
@@ -331,13 +235,18 @@ fn clone_tree(fd: BorrowedFd<'_>, readonly: bool) -> io::Result<OwnedFd> {
 
 /// The host-side sources of a plan, opened in the host's mount namespace
 /// before the cage's namespace exists: every one a detached clone
-/// (`open_tree`) of a host mount, made a slave so that host mount events
-/// reach the cage and nothing propagates back.
+/// (`open_tree`) of a host mount. Host directories are made slaves, so that
+/// host mount events reach the cage and nothing propagates back; the
+/// skeleton and device nodes are private (nothing is to propagate there).
 pub struct Sources {
     root: OwnedFd,
     /// One entry per op of the plan: the detached mount it attaches, if
     /// any (`None` also for a shared path absent on this host).
     mounts: Vec<Option<OwnedFd>>,
+    /// The skeleton's pin, held (shared) from the clone until the clone is
+    /// attached in the cage init's namespace, where the skeleton's garbage
+    /// collection sees it (see `skeleton::tree::Layout::pin`).
+    _pin: Option<std::fs::File>,
 }
 
 /// Opens every host-side source of `plan` (the skeleton, the home and the
@@ -348,11 +257,13 @@ pub fn collect(plan: &Plan) -> Result<Sources, ApplyError> {
         open_home(&plan.home).map_err(|e| io::Error::new(e.kind(), format!("{e}"))),
     )?;
     let mut root = None;
+    let mut pin = None;
     let mut mounts = Vec::with_capacity(plan.ops.len());
     for op in &plan.ops {
         let what = || op_text(op);
         let m = match op {
             Op::Root { skeleton } => {
+                pin = Some(step(what, pin_skeleton(skeleton))?);
                 root = Some(step(what, clone_root(skeleton))?);
                 None
             }
@@ -365,15 +276,31 @@ pub fn collect(plan: &Plan) -> Result<Sources, ApplyError> {
         };
         mounts.push(m);
     }
-    let root = root.ok_or_else(|| ApplyError {
-        step: "root".into(),
-        err: io::Error::other("plan has no root"),
-    })?;
-    Ok(Sources { root, mounts })
+    let (Some(root), Some(pin)) = (root, pin) else {
+        return Err(ApplyError {
+            step: "root".into(),
+            err: io::Error::other("plan has no root"),
+        });
+    };
+    Ok(Sources {
+        root,
+        mounts,
+        _pin: pin,
+    })
+}
+
+/// The skeleton's pin, shared. A skeleton on a read-only file system has
+/// none (nothing can delete its retired trees there either).
+fn pin_skeleton(skeleton: &Path) -> io::Result<Option<std::fs::File>> {
+    match crate::skeleton::tree::Layout::new(skeleton).and_then(|l| l.pin(false)) {
+        Ok(f) => Ok(Some(f)),
+        Err(crate::Error::Sys { err, .. }) if err.raw_os_error() == Some(libc::EROFS) => Ok(None),
+        Err(e) => Err(io::Error::other(format!("pinning the skeleton: {e}"))),
+    }
 }
 
 /// Executes `plan`, then `pivot_root`s into it. On return the calling
-/// process's root and cwd are the cage's `/`.
+/// process's root and cwd are the cage's `/`, and the mount watcher runs.
 /// `stage` is an empty directory of the (fresh) mount namespace to build in.
 pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyError> {
     step(
@@ -384,7 +311,11 @@ pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyErr
         )
         .map_err(io::Error::from),
     )?;
-    let Sources { root, mut mounts } = sources;
+    let Sources {
+        root,
+        mut mounts,
+        _pin: pin,
+    } = sources;
     step(
         || format!("attach the skeleton at {}", stage.display()),
         rmount::move_mount(
@@ -396,12 +327,20 @@ pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyErr
         )
         .map_err(io::Error::from),
     )?;
-    let mut tree = Tree {
-        seal: Vec::new(),
-        root,
-        files: None,
-        nfiles: 0,
-    };
+    // Attached: from here on the skeleton's garbage collection sees it.
+    drop(pin);
+    let mut tree = step(|| "root".into(), Tree::new(root))?;
+    for dir in shadows_needed(plan, &tree)? {
+        step(
+            || {
+                format!(
+                    "shadow {} (a tmpfs of the cage over the skeleton)",
+                    dir.display()
+                )
+            },
+            tree.shadow(&dir),
+        )?;
+    }
     for (op, mount) in plan.ops.iter().zip(mounts.iter_mut()) {
         step(|| op_text(op), apply_op(&mut tree, op, mount.take()))?;
     }
@@ -424,11 +363,43 @@ pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyErr
             ),
         )?;
     }
-    Ok(())
+    step(
+        || "start the mount watcher".into(),
+        watch::start(std::mem::take(&mut tree.watch)),
+    )
 }
 
-/// The skeleton, cloned (not recursively), nosuid,nodev; sealed read-only
-/// once the tree is complete.
+/// The skeleton directories to shadow so that every op finds its mount
+/// point (parents first). Ops below a tmpfs, bind or procfs of the plan
+/// find theirs there, not in the skeleton.
+fn shadows_needed(plan: &Plan, tree: &Tree) -> Result<Vec<PathBuf>, ApplyError> {
+    let mut below: Vec<&Path> = Vec::new();
+    let mut out: Vec<PathBuf> = Vec::new();
+    for op in &plan.ops {
+        if matches!(op, Op::Root { .. } | Op::Note { .. }) {
+            continue;
+        }
+        let t = op.target();
+        if !below.iter().any(|b| t.starts_with(b) && t != *b) {
+            if let Some(d) = step(|| op_text(op), tree.shadow_needed(t))? {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        if matches!(
+            op,
+            Op::Tmpfs { .. } | Op::Bind { .. } | Op::Proc { .. } | Op::Devpts { .. }
+        ) {
+            below.push(t);
+        }
+    }
+    out.sort_by_key(|p| p.components().count());
+    Ok(out)
+}
+
+/// The skeleton, cloned (not recursively), private, and read-only,
+/// nosuid, nodev from the start: no build can write into it.
 fn clone_root(skeleton: &Path) -> io::Result<OwnedFd> {
     let dir = rfs::open(
         skeleton,
@@ -451,8 +422,12 @@ fn clone_root(skeleton: &Path) -> io::Result<OwnedFd> {
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_EMPTY_PATH,
     )?;
-    set_propagation(root.as_fd(), MS_SLAVE, false)?;
-    set_attrs(root.as_fd(), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false)?;
+    set_propagation(root.as_fd(), MS_PRIVATE, false)?;
+    set_attrs(
+        root.as_fd(),
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        false,
+    )?;
     Ok(root)
 }
 
@@ -471,7 +446,7 @@ fn clone_device(target: &Path) -> io::Result<OwnedFd> {
             target.display()
         )));
     }
-    set_propagation(src.as_fd(), MS_SLAVE, false)?;
+    set_propagation(src.as_fd(), MS_PRIVATE, false)?;
     set_attrs(src.as_fd(), MOUNT_ATTR_NOSUID, false)?;
     Ok(src)
 }
@@ -497,13 +472,11 @@ fn clone_host_file(source: &Path) -> io::Result<OwnedFd> {
             | OpenTreeFlags::AT_EMPTY_PATH,
     )?;
     set_propagation(m.as_fd(), MS_SLAVE, false)?;
-    set_attrs(
-        m.as_fd(),
-        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        false,
-    )?;
+    set_attrs(m.as_fd(), READONLY_ATTRS, false)?;
     Ok(m)
 }
+
+const READONLY_ATTRS: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 
 /// The source of a bind; `None` when a shared path is absent on this host.
 fn clone_source(
@@ -514,7 +487,9 @@ fn clone_source(
 ) -> io::Result<Option<OwnedFd>> {
     let src: OwnedFd = match source {
         Source::Home => rustix::io::dup(home)?,
-        Source::UnderHome { rel, mode } => open_under_home(home, rel, plan.uid, plan.gid, *mode)?,
+        Source::UnderHome { rel, mode } => {
+            open_under_home(home, &plan.home, rel, plan.uid, plan.gid, *mode)?
+        }
         Source::Host { path: p } => match rfs::open(
             p,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -551,6 +526,29 @@ fn clone_source(
     clone_tree(src.as_fd(), readonly).map(Some)
 }
 
+/// An empty or synthesized read-only file from the tree's file store,
+/// bound at `target`.
+fn attach_file(t: &mut Tree, target: &Path, contents: &[u8]) -> io::Result<()> {
+    let name = t.next_file();
+    let store = t.file_store()?;
+    let f = rfs::openat(
+        store,
+        name.as_str(),
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    let mut file = std::fs::File::from(f);
+    io::Write::write_all(&mut file, contents)?;
+    drop(file);
+    let m = rmount::open_tree(
+        store,
+        name.as_str(),
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    set_attrs(m.as_fd(), READONLY_ATTRS, false)?;
+    t.attach(&m, target, Kind::File)
+}
+
 /// Applies one op inside the tree; `mount` is the op's host-side source
 /// from [`collect`], if it has one.
 fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
@@ -564,21 +562,13 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
         } => {
             let m = new_fs("tmpfs", &[("mode", &format!("{mode:o}"))], nosuid_nodev)?;
             t.attach(&m, target, Kind::Dir)?;
+            t.own(m.as_fd())?;
             if !writable {
                 t.seal.push(m);
             }
             Ok(())
         }
-        Op::Dir { target, mode } => {
-            if let Some(p) = target.parent() {
-                t.mountpoint(p, Kind::Dir)?;
-            }
-            let (parent, name) = t.parent_dir(target)?;
-            match rfs::mkdirat(&parent, &name, Mode::from_raw_mode(*mode)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        }
+        Op::Dir { target, mode } => t.ensure(target, Kind::Dir, *mode).map(drop),
         Op::Symlink { target, to } => {
             let (parent, name) = t.parent_dir(target)?;
             match rfs::symlinkat(to, &parent, &name) {
@@ -586,15 +576,34 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
-        Op::Device { target } | Op::HostFile { target, .. } => match mount {
+        Op::Device { target } => match mount {
             Some(m) => t.attach(&m, target, Kind::File),
             None => Ok(()),
         },
-        Op::Bind { target, .. } => match mount {
-            Some(m) => t.attach(&m, target, Kind::Dir),
+        Op::HostFile { target, .. } => match mount {
+            Some(m) => {
+                t.attach(&m, target, Kind::File)?;
+                t.watch.push((m, READONLY_ATTRS));
+                Ok(())
+            }
             None => Ok(()),
         },
-        Op::Devpts { target } => {
+        Op::Bind {
+            target, readonly, ..
+        } => match mount {
+            Some(m) => {
+                t.attach(&m, target, Kind::Dir)?;
+                let attrs = if *readonly {
+                    READONLY_ATTRS
+                } else {
+                    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                };
+                t.watch.push((m, attrs));
+                Ok(())
+            }
+            None => Ok(()),
+        },
+        Op::Devpts { target, max } => {
             let m = new_fs(
                 "devpts",
                 &[
@@ -602,6 +611,7 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
                     ("ptmxmode", "0666"),
                     ("mode", "0620"),
                     ("gid", "5"),
+                    ("max", &max.to_string()),
                 ],
                 MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NOEXEC,
             )?;
@@ -617,33 +627,15 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
                 &opts,
                 nosuid_nodev | MountAttrFlags::MOUNT_ATTR_NOEXEC,
             )?;
-            t.attach(&m, target, Kind::Dir)
+            t.attach(&m, target, Kind::Dir)?;
+            t.trust(m.as_fd())
         }
-        Op::File { target, contents } => {
-            t.nfiles += 1;
-            let name = format!("f{}", t.nfiles);
-            let store = t.file_store()?;
-            let f = rfs::openat(
-                store,
-                name.as_str(),
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o644),
-            )?;
-            let mut file = std::fs::File::from(f);
-            io::Write::write_all(&mut file, contents.as_bytes())?;
-            drop(file);
-            let m = rmount::open_tree(
-                store,
-                name.as_str(),
-                OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-            )?;
-            set_attrs(
-                m.as_fd(),
-                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-                false,
-            )?;
-            t.attach(&m, target, Kind::File)
-        }
+        Op::File { target, contents } => attach_file(t, target, contents.as_bytes()),
+        // A file the running kernel lacks needs no mask.
+        Op::Mask { target } => match t.resolve(target)? {
+            tree::Found::Yes(_) => attach_file(t, target, b""),
+            tree::Found::Missing { .. } => Ok(()),
+        },
     }
 }
 

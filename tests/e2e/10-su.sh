@@ -141,8 +141,8 @@ out=$(su - alice -c 'ls /tmp; echo INSIDE' 2>&1)
 check_lacks "~/.cage/tmp -> /root: login refused" "INSIDE" "$out"
 check_eq "/root untouched" "$root_before" "$(stat -c '%U %a' /root)"
 check_contains "the refusal is in syslog" "pam_cage(su-l): user alice:" "$(cat "$T_SYSLOG")"
-check_contains "... naming the refused path" "refusing bind /tmp" "$(grep 'pam_cage(su-l): user alice:' "$T_SYSLOG")"
-check_contains "... and why" "~/.cage/tmp is a symlink" "$(grep 'pam_cage(su-l): user alice:' "$T_SYSLOG")"
+check_contains "... naming the refused path" "refusing /home/alice/.cage/tmp: is a symlink" "$(grep 'pam_cage(su-l): user alice:' "$T_SYSLOG")"
+check_contains "... and why" "not a directory, or leaves the home; not followed" "$(grep 'pam_cage(su-l): user alice:' "$T_SYSLOG")"
 rm /home/alice/.cage/tmp
 check "alice logs in again once the symlink is gone" su - alice -c true
 

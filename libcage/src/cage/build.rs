@@ -34,16 +34,7 @@ pub fn build(
     let plan = super::make_plan(config, settings, user, &Nss)?;
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let seed = Seed::get(&run)?;
-    let sources = apply::collect(&plan).map_err(|e| {
-        if e.is_hostile() {
-            Error::Hostile {
-                path: e.step.clone(),
-                reason: e.err.to_string(),
-            }
-        } else {
-            Error::Build(e.to_string())
-        }
-    })?;
+    let sources = apply::collect(&plan).map_err(Error::from)?;
     let prepare = || {
         seed.enter()
             .map_err(|e| format!("joining the cage seed: {e}"))?;

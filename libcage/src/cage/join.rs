@@ -315,6 +315,9 @@ pub struct Restrict {
 
 impl Restrict {
     fn apply(self) -> Result<(), String> {
+        // No exec inside a cage can gain privileges, whatever the flags of
+        // a mount that propagated in (see apply::watch).
+        rustix::thread::set_no_new_privs(true).map_err(|e| format!("no_new_privs: {e}"))?;
         if self.landlock {
             crate::sys::sandbox::scope_abstract_sockets().map_err(|e| format!("landlock: {e}"))?;
         }

@@ -32,6 +32,68 @@ pub const PROVIDED_BY_CAGE: &[&str] = &["/proc", "/dev/pts", "/dev/shm", "/dev"]
 /// Paths that must never be replaced by a shared mount.
 const RESERVED: &[&str] = &["/", "/etc", "/tmp", "/home"];
 
+/// Host directories every user can write: nothing is mounted below them
+/// (a user's symlink there would choose where root creates a directory and
+/// attaches a mount). Any other user-writable directory is found on the
+/// host by [`check_host_ancestors`].
+pub const USER_WRITABLE: &[&str] = &[
+    "/tmp",
+    "/var/tmp",
+    "/dev/shm",
+    "/run/lock",
+    "/var/lock",
+    "/run/user",
+];
+
+/// `file:line` text for a path strictly below a directory of
+/// [`USER_WRITABLE`].
+pub fn below_user_writable(path: &Path) -> Option<String> {
+    USER_WRITABLE
+        .iter()
+        .find(|d| path.starts_with(d) && path != Path::new(d))
+        .map(|d| {
+            format!(
+                "`{}` lies below {d}, which every user can write; refused",
+                path.display()
+            )
+        })
+}
+
+/// Why the host directories above `path` (not `path` itself) are not the
+/// administrator's alone, if one is not: owned by another uid than root, or
+/// writable by a group other than root's or by others (the directory a
+/// symlink leads to is what counts). Components absent on the host end the
+/// walk: nothing below them exists.
+pub fn check_host_ancestors(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = PathBuf::from("/");
+    let comps: Vec<_> = path.components().skip(1).collect();
+    for c in comps.iter().take(comps.len().saturating_sub(1)) {
+        p.push(c);
+        let Ok(md) = std::fs::metadata(&p) else {
+            return None;
+        };
+        if !md.is_dir() {
+            return None;
+        }
+        let why = if md.uid() != 0 {
+            format!("is owned by uid {}", md.uid())
+        } else if md.mode() & 0o002 != 0 {
+            "is writable by every user".to_string()
+        } else if md.mode() & 0o020 != 0 && md.gid() != 0 {
+            format!("is writable by group {}", md.gid())
+        } else {
+            continue;
+        };
+        return Some(format!(
+            "`{}` lies below {}, which {why}; refused (users could redirect the mount with a symlink)",
+            path.display(),
+            p.display()
+        ));
+    }
+    None
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MountPoints {
     pub entries: Vec<MountEntry>,
@@ -72,8 +134,24 @@ pub(crate) fn parse_mode(s: &str) -> Option<u32> {
 }
 
 impl MountPoints {
+    /// Parses the file and checks every path against the host: none may
+    /// lie below a directory users can write.
     pub fn load(path: &Path) -> Result<MountPoints, Vec<ConfigError>> {
-        load_or_default(path, MountPoints::parse)
+        load_or_default(path, |file, text| {
+            let mp = MountPoints::parse(file, text)?;
+            let errors: Vec<ConfigError> = mp
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    check_host_ancestors(&e.path).map(|m| ConfigError::new(file, e.line, m))
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(mp)
+            } else {
+                Err(errors)
+            }
+        })
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<MountPoints, Vec<ConfigError>> {
@@ -143,6 +221,10 @@ impl MountPoints {
                 )));
                 continue;
             }
+            if let Some(m) = below_user_writable(&path) {
+                errors.push(err(m));
+                continue;
+            }
             if let Some(prev) = mp.entries.iter().find(|e| e.path == path) {
                 errors.push(err(format!(
                     "duplicate mount point `{}`, first at line {}",
@@ -206,7 +288,7 @@ mod tests {
 
     #[test]
     fn reports_every_bad_line() {
-        let text = "var/lib\n@/x,9z\n/a/../b\n/ok\n/ok\n/etc\n!/y,700\n/tmp\n~/home\n/a//b\n";
+        let text = "var/lib\n@/x,9z\n/a/../b\n/ok\n/ok\n/etc\n!/y,700\n/tmp\n~/home\n/a//b\n/tmp/x\n@/var/tmp/y\n";
         let errs: Vec<String> = MountPoints::parse(Path::new("/etc/cage/cage.mp"), text)
             .unwrap_err()
             .iter()
@@ -224,7 +306,38 @@ mod tests {
                 "/etc/cage/cage.mp:8: `/tmp` is managed by the cage and cannot be mounted over",
                 "/etc/cage/cage.mp:9: expected `/path`, `!/path`, `@/path[,mode]` or `%/path`, found `~/home`",
                 "/etc/cage/cage.mp:10: path `/a//b` has empty components",
+                "/etc/cage/cage.mp:11: `/tmp/x` lies below /tmp, which every user can write; refused",
+                "/etc/cage/cage.mp:12: `/var/tmp/y` lies below /var/tmp, which every user can write; refused",
             ]
         );
+    }
+
+    #[test]
+    fn refuses_paths_below_user_writable_host_directories() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("cage-mp-host-{}", std::process::id()));
+        let open = base.join("open");
+        std::fs::create_dir_all(open.join("sub")).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        // The first directory users can write names the refusal: `open`,
+        // or an ancestor of it such as /tmp.
+        let why = check_host_ancestors(&open.join("sub/target")).unwrap();
+        let named = why
+            .split("lies below ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap();
+        assert!(open.starts_with(named), "{why}");
+        // The path itself may be writable; only what lies above counts.
+        assert_eq!(check_host_ancestors(Path::new("/usr/lib")), None);
+        assert_eq!(check_host_ancestors(Path::new("/nonexistent/a/b")), None);
+        let f = base.join("cage.mp");
+        std::fs::write(&f, format!("/usr/lib\n{}/sub/x\n", open.display())).unwrap();
+        let errs = MountPoints::load(&f).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0]
+            .to_string()
+            .starts_with(&format!("{}:2: ", f.display())));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

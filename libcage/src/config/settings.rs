@@ -57,7 +57,13 @@ pub struct Settings {
     /// Landlock-scope entries so they cannot reach abstract unix sockets
     /// made outside the cage (where the kernel supports it).
     pub landlock: bool,
+    /// Pseudo-terminals one cage may hold at once (its devpts `max=`), so
+    /// one cage cannot use up the host's ptys for every other.
+    pub max_ptys: u32,
 }
+
+/// The default `max_ptys`: plenty for shells, screen and tmux sessions.
+pub const DEFAULT_MAX_PTYS: u32 = 64;
 
 /// `UID_MIN` from `/etc/login.defs`, 1000 when absent.
 pub fn login_defs_uid_min() -> u32 {
@@ -98,6 +104,7 @@ impl Settings {
             persist: true,
             userns: false,
             landlock: true,
+            max_ptys: DEFAULT_MAX_PTYS,
         }
     }
 }
@@ -190,10 +197,14 @@ impl Settings {
                         Some(b) => s.landlock = b,
                         None => errors.push(bad("`yes` or `no`")),
                     },
+                    "max_ptys" => match e.value.parse::<u32>() {
+                        Ok(v) if (1..=4096).contains(&v) => s.max_ptys = v,
+                        _ => errors.push(bad("a number of ptys from 1 to 4096")),
+                    },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns or landlock"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock or max_ptys"),
                     )),
                 }
             }
@@ -263,7 +274,7 @@ mod tests {
 
     #[test]
     fn parses_all_keys() {
-        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\n";
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\n";
         let s = Settings::parse(Path::new("c.ini"), t).unwrap();
         assert_eq!(
             s,
@@ -276,13 +287,14 @@ mod tests {
                 persist: false,
                 userns: true,
                 landlock: false,
+                max_ptys: 16,
             }
         );
     }
 
     #[test]
     fn every_error_has_file_and_line() {
-        let t = "[cage]\nmin_uid = abc\nmode = all\nskeleton = rel/path\nproc = maybe\nbogus = 1\n[cgroup]\nmemory.max = 1G\n";
+        let t = "[cage]\nmin_uid = abc\nmode = all\nskeleton = rel/path\nproc = maybe\nbogus = 1\nmax_ptys = 0\n[cgroup]\nmemory.max = 1G\n";
         let errs: Vec<String> = Settings::parse(Path::new("/etc/cage/cage.ini"), t)
             .unwrap_err()
             .iter()
@@ -295,8 +307,9 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns or landlock",
-                "/etc/cage/cage.ini:7: unknown section [cgroup] (not supported by this version); expected [cage]",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock or max_ptys",
+                "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
+                "/etc/cage/cage.ini:8: unknown section [cgroup] (not supported by this version); expected [cage]",
             ]
         );
     }

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::mountpoints::{normal_absolute, parse_mode};
+use super::mountpoints::{below_user_writable, check_host_ancestors, normal_absolute, parse_mode};
 use super::{load_or_default, ConfigError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +49,24 @@ fn split_mode(s: &str) -> Result<(&str, u32), String> {
 }
 
 impl VirtMp {
+    /// Parses the file and checks every virtual directory against the
+    /// host: none may lie below a directory users can write.
     pub fn load(path: &Path) -> Result<VirtMp, Vec<ConfigError>> {
-        load_or_default(path, VirtMp::parse)
+        load_or_default(path, |file, text| {
+            let v = VirtMp::parse(file, text)?;
+            let errors: Vec<ConfigError> = v
+                .dirs
+                .iter()
+                .filter_map(|d| {
+                    check_host_ancestors(&d.path).map(|m| ConfigError::new(file, d.line, m))
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(v)
+            } else {
+                Err(errors)
+            }
+        })
     }
 
     pub fn parse(file: &Path, text: &str) -> Result<VirtMp, Vec<ConfigError>> {
@@ -117,6 +133,10 @@ impl VirtMp {
                     continue;
                 }
             };
+            if let Some(m) = below_user_writable(&path) {
+                errors.push(err(m));
+                continue;
+            }
             if let Some(prev) = v.dirs.iter().find(|d| d.path == path) {
                 errors.push(err(format!(
                     "duplicate virtual directory `{}`, first at line {}",
@@ -176,7 +196,7 @@ mod tests {
 
     #[test]
     fn reports_every_bad_line() {
-        let text = "@early\n/x,99\nrel/path\n/v\n@a/b\n@ok\n@ok\n/v\n/\n";
+        let text = "@early\n/x,99\nrel/path\n/v\n@a/b\n@ok\n@ok\n/v\n/\n/tmp/v\n";
         let errs: Vec<String> = VirtMp::parse(Path::new("/var/lib/cage/01/alice/virt.mp"), text)
             .unwrap_err()
             .iter()
@@ -192,6 +212,7 @@ mod tests {
                 "/var/lib/cage/01/alice/virt.mp:7: duplicate subdirectory `ok` of /v",
                 "/var/lib/cage/01/alice/virt.mp:8: duplicate virtual directory `/v`, first at line 4",
                 "/var/lib/cage/01/alice/virt.mp:9: `/` cannot be a virtual directory",
+                "/var/lib/cage/01/alice/virt.mp:10: `/tmp/v` lies below /tmp, which every user can write; refused",
             ]
         );
     }

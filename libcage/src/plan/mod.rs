@@ -48,14 +48,17 @@ pub enum Op {
     },
     /// A host device node bound in (the only mounts without `nodev`).
     Device { target: PathBuf },
-    /// A private devpts instance.
-    Devpts { target: PathBuf },
+    /// A private devpts instance holding at most `max` ptys.
+    Devpts { target: PathBuf, max: u32 },
     /// Procfs of the cage's PID namespace.
     Proc { target: PathBuf, hidepid: Hidepid },
     /// A file with synthesized contents, bound read-only over the skeleton.
     File { target: PathBuf, contents: String },
     /// An admin-provided host file (`custom.etc/<user>/...`), bound read-only.
     HostFile { source: PathBuf, target: PathBuf },
+    /// An empty read-only file bound over a global `/proc` file that would
+    /// show other users' uids.
+    Mask { target: PathBuf },
     /// A path the config names that needs no mount (shown by `plan`).
     Note { target: PathBuf, text: String },
 }
@@ -69,7 +72,8 @@ impl Op {
             | Op::Symlink { target, .. }
             | Op::Bind { target, .. }
             | Op::Device { target }
-            | Op::Devpts { target }
+            | Op::Devpts { target, .. }
+            | Op::Mask { target }
             | Op::Proc { target, .. }
             | Op::File { target, .. }
             | Op::HostFile { target, .. }
@@ -112,18 +116,60 @@ pub struct Plan {
 /// Device nodes every cage gets.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
+/// Global (not per-process) `/proc` files that list other users' uids,
+/// masked in every cage. `key-users` has a line per uid holding keys; the
+/// others are readable by root only on a stock kernel and masked in case a
+/// distribution relaxes them. `/proc/net/*` cannot be masked this way
+/// (see SECURITY.md).
+pub const PROC_MASKS: &[&str] = &["/proc/key-users", "/proc/timer_list", "/proc/sched_debug"];
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum PlanError {
     /// The home directory cannot be mounted at its real path.
     Home(String),
+    /// A configured path lies where users can write (`file:line: ...`).
+    UserWritable(String),
 }
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlanError::Home(m) => write!(f, "{m}"),
+            PlanError::Home(m) | PlanError::UserWritable(m) => write!(f, "{m}"),
         }
     }
+}
+
+/// Where a cage's mounts hold user content: `(path, what)`. A configured
+/// mount below one of them would have root resolve, create and mount
+/// through directories the user controls.
+fn user_content(home: &Path, mps: &MountPoints, virt: &VirtMp) -> Vec<(PathBuf, String)> {
+    let mut v = vec![
+        (home.to_path_buf(), "the home".to_string()),
+        (PathBuf::from("/tmp"), "the private /tmp".to_string()),
+        (PathBuf::from("/dev/shm"), "/dev/shm".to_string()),
+    ];
+    for e in &mps.entries {
+        match e.kind {
+            MountKind::PerUser { .. } => v.push((
+                e.path.clone(),
+                format!("a per-user directory (cage.mp:{})", e.line),
+            )),
+            MountKind::SplitByUser => v.push((
+                e.path.clone(),
+                format!("a split-by-user directory (cage.mp:{})", e.line),
+            )),
+            MountKind::Shared { .. } => {}
+        }
+    }
+    for d in &virt.dirs {
+        for (name, _) in &d.subdirs {
+            v.push((
+                d.path.join(name),
+                format!("a virtual subdirectory (virt.mp:{})", d.line),
+            ));
+        }
+    }
+    v
 }
 
 /// Computes the plan (pure).
@@ -174,6 +220,7 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
     });
     ops.push(Op::Devpts {
         target: "/dev/pts".into(),
+        max: inp.settings.max_ptys,
     });
     ops.push(Op::Symlink {
         target: "/dev/ptmx".into(),
@@ -204,6 +251,9 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         target: "/proc".into(),
         hidepid: inp.settings.proc,
     });
+    for m in PROC_MASKS {
+        ops.push(Op::Mask { target: m.into() });
+    }
 
     // /etc: the skeleton's, with synthesized accounts and custom files.
     ops.push(Op::File {
@@ -266,6 +316,29 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
             ),
         })
     };
+    let content = user_content(&home_str, inp.mount_points, inp.virt_mp);
+    let below_content = |path: &Path, origin: &str, line: usize| -> Result<(), PlanError> {
+        if path.starts_with(&home_str) || home_str.starts_with(path) {
+            return Ok(()); // a note below
+        }
+        match content
+            .iter()
+            .find(|(c, _)| path.starts_with(c) && path != c)
+        {
+            Some((c, what)) => Err(PlanError::UserWritable(format!(
+                "{origin}:{line}: {} lies below {} ({what}), where users can write; refused",
+                path.display(),
+                c.display()
+            ))),
+            None => Ok(()),
+        }
+    };
+    for e in &inp.mount_points.entries {
+        below_content(&e.path, "cage.mp", e.line)?;
+    }
+    for d in &inp.virt_mp.dirs {
+        below_content(&d.path, "virt.mp", d.line)?;
+    }
     for e in &inp.mount_points.entries {
         if let Some(note) = overlaps_home(&e.path, "cage.mp", e.line) {
             ops.push(note);
@@ -415,9 +488,11 @@ impl fmt::Display for Plan {
                     if *readonly { "ro" } else { "rw" }
                 )?,
                 Op::Device { .. } => writeln!(f, "device   {t}  <- {t}  rw,nosuid")?,
-                Op::Devpts { .. } => {
-                    writeln!(f, "devpts   {t}  newinstance,ptmxmode=0666,nosuid,noexec")?
-                }
+                Op::Devpts { max, .. } => writeln!(
+                    f,
+                    "devpts   {t}  newinstance,ptmxmode=0666,max={max},nosuid,noexec"
+                )?,
+                Op::Mask { .. } => writeln!(f, "mask     {t}  empty file, ro")?,
                 Op::Proc { hidepid, .. } => writeln!(
                     f,
                     "proc     {t}  hidepid={},nosuid,nodev,noexec",

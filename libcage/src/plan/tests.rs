@@ -139,3 +139,33 @@ fn virt_mp_directories() {
         "note     /var/www/vhosts/vh.example/x  virt.mp:8: overlaps the home of vh; not mounted"
     ));
 }
+
+#[test]
+fn paths_below_user_content_are_refused() {
+    let err = golden(
+        "never",
+        "alice",
+        "@/var/spool/cron,700\n/var/spool/cron/x\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cage.mp:2: /var/spool/cron/x lies below /var/spool/cron (a per-user directory (cage.mp:1)), where users can write; refused"
+    );
+    let err = golden("never", "alice", "%/srv/split\n/srv/split/alice/x\n", &[]).unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("cage.mp:2: /srv/split/alice/x lies below /srv/split"));
+    let err = golden_virt(
+        "never",
+        "alice",
+        "",
+        &[],
+        "/srv/v\n@site\n/srv/v/site/deeper\n",
+    )
+    .unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("virt.mp:3: /srv/v/site/deeper lies below /srv/v/site"));
+}

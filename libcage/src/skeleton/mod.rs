@@ -232,7 +232,7 @@ pub fn run(config: &ConfigDir, req: &Request, obs: &mut dyn Observer) -> Result<
     extras.sort_by(|a, b| a.0.cmp(b.0));
     for (p, md) in extras {
         let parent_kept = p.parent().is_none_or(|d| manifest.nodes.contains_key(d));
-        let keep = parent_kept && (!clean || tree::is_runtime_mountpoint(&layout.live, p, md));
+        let keep = parent_kept && !clean;
         match keep
             .then(|| tree::node_of_live(&layout.live, p, md))
             .flatten()

@@ -7,7 +7,14 @@
 //! - `<name>`            the live tree;
 //! - `<name>.new`        a tree being built (a leftover is an interrupted run);
 //! - `<name>.old.<id>`   retired trees, kept while a cage's mount uses them;
-//! - `<name>.lock`       serializes `cage-admin` runs (flock).
+//! - `<name>.lock`       serializes `cage-admin` runs (flock);
+//! - `<name>.pin`        held shared by each cage build from its clone of
+//!   the tree until the clone is attached in the cage init's namespace (a
+//!   detached clone is in no mountinfo), exclusively by garbage collection;
+//! - `<name>.trash.<id>` a retired tree being deleted.
+//!
+//! No cage build ever writes into a tree: the runtime clones it read-only
+//! and makes missing mount points on tmpfs mounts of its own.
 //!
 //! Why retired trees are kept: a running cage holds a bind mount of the
 //! tree it started with. Deleting that tree would empty its directories
@@ -145,15 +152,76 @@ impl Layout {
         v
     }
 
+    /// The pin: shared for a build (from its clone of the live tree until
+    /// the clone is attached), exclusive for garbage collection.
+    pub fn pin(&self, exclusive: bool) -> Result<File, Error> {
+        let p = self.sibling(".pin");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| sys(p.display(), e))?;
+        let op = if exclusive {
+            rfs::FlockOperation::LockExclusive
+        } else {
+            rfs::FlockOperation::LockShared
+        };
+        rfs::flock(&f, op).map_err(|e| sys(p.display(), e))?;
+        Ok(f)
+    }
+
     /// Removes retired trees no cage uses; returns those still in use.
+    /// Under the exclusive pin no build holds a clone that is not attached
+    /// yet, so every tree in use shows in some mountinfo; unused ones are
+    /// renamed away under it and deleted after.
     pub fn collect_garbage(&self) -> Vec<PathBuf> {
         let mut busy = Vec::new();
-        for old in self.retired() {
-            if in_use(&old) || fs::remove_dir_all(&old).is_err() {
-                busy.push(old);
+        let mut trash = Vec::new();
+        match self.pin(true) {
+            Ok(_pin) => {
+                for old in self.retired() {
+                    let to = self.trash_name(&old);
+                    if in_use(&old) || fs::rename(&old, &to).is_err() {
+                        busy.push(old);
+                    } else {
+                        trash.push(to);
+                    }
+                }
             }
+            Err(_) => return self.retired(),
+        }
+        trash.extend(self.trash());
+        for t in trash {
+            let _ = fs::remove_dir_all(&t);
         }
         busy
+    }
+
+    fn trash_name(&self, old: &Path) -> PathBuf {
+        let mut n = self.name.clone();
+        n.push(".trash.");
+        if let Some(f) = old.file_name() {
+            n.push(f);
+        }
+        self.parent.join(n)
+    }
+
+    /// Trees left in the trash by an interrupted deletion.
+    fn trash(&self) -> Vec<PathBuf> {
+        let mut prefix = self.name.clone();
+        prefix.push(".trash.");
+        let prefix = prefix.as_encoded_bytes().to_vec();
+        fs::read_dir(&self.parent)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().as_encoded_bytes().starts_with(&prefix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Moves `stage` into place atomically; the previous live tree is
@@ -273,7 +341,7 @@ pub fn scan(live: &Path) -> io::Result<HashMap<PathBuf, Metadata>> {
         let dir = live.join(rel.strip_prefix("/").unwrap_or(&rel));
         for e in fs::read_dir(&dir)? {
             let e = e?;
-            // A cage may create or remove a mount point meanwhile.
+            // An entry may vanish meanwhile (an interrupted run's leftovers).
             let md = match e.metadata() {
                 Ok(m) => m,
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
@@ -289,8 +357,8 @@ pub fn scan(live: &Path) -> io::Result<HashMap<PathBuf, Metadata>> {
     Ok(out)
 }
 
-/// The node reproducing a live entry as it is (for `--dont-clean`,
-/// `update-list` and runtime mount points).
+/// The node reproducing a live entry as it is (for `--dont-clean` and
+/// `update-list`).
 pub fn node_of_live(live: &Path, rel: &Path, md: &Metadata) -> Option<Node> {
     let ft = md.file_type();
     let path = live.join(rel.strip_prefix("/").unwrap_or(rel));
@@ -566,19 +634,6 @@ fn build_inner(
         each(i, action, path);
     }
     Ok(c)
-}
-
-/// Whether a live entry is a mount point the runtime created (an empty
-/// directory or empty file): kept across updates so cages need not make it
-/// again.
-pub fn is_runtime_mountpoint(live: &Path, rel: &Path, md: &Metadata) -> bool {
-    let p = live.join(rel.strip_prefix("/").unwrap_or(rel));
-    (md.is_file() && md.size() == 0 && md.uid() == 0)
-        || (md.is_dir()
-            && md.uid() == 0
-            && fs::read_dir(&p)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false))
 }
 
 #[cfg(test)]
