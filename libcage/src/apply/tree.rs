@@ -410,9 +410,9 @@ impl Tree {
         self.own(tmp.as_fd())?;
         self.shadowed.push(dir.to_path_buf());
         if dir == Path::new("/") {
-            // The shadow is the new `/`; the clone below keeps it company.
-            let below = std::mem::replace(&mut self.root, tmp);
-            self.seal.push(below);
+            // The shadow is the new `/`. The clone below (read-only) goes
+            // away with the seed's root at `pivot_root`.
+            self.root = tmp;
         } else {
             self.seal.push(tmp);
         }

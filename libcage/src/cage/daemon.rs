@@ -66,16 +66,22 @@ pub fn spawn(
 
 fn parse_report(what: &str, report: &str) -> Result<i32, Error> {
     let mut pid = None;
+    let mut ready = false;
+    // The intermediate's `P` and the daemon's `R` may arrive in any order.
     for line in report.lines() {
         if let Some(p) = line.strip_prefix('P') {
             pid = p.parse::<i32>().ok();
         } else if let Some(e) = line.strip_prefix('E') {
             return Err(Error::Build(e.to_string()));
         } else if line == "R" {
-            return pid.ok_or_else(|| Error::Build(format!("{what} reported no pid")));
+            ready = true;
         }
     }
-    Err(Error::Build(format!("{what} exited before it was ready")))
+    match (ready, pid) {
+        (true, Some(pid)) => Ok(pid),
+        (true, None) => Err(Error::Build(format!("{what} reported no pid"))),
+        (false, _) => Err(Error::Build(format!("{what} exited before it was ready"))),
+    }
 }
 
 /// In the daemon: report `E<reason>` and leave.
@@ -111,6 +117,7 @@ mod tests {
     #[test]
     fn reports() {
         assert_eq!(parse_report("x", "P42\nR\n").unwrap(), 42);
+        assert_eq!(parse_report("x", "R\nP42\n").unwrap(), 42);
         assert_eq!(
             parse_report("x", "P42\nEno skeleton\n")
                 .unwrap_err()

@@ -209,6 +209,8 @@ pub fn run(config: &ConfigDir, req: &Request, obs: &mut dyn Observer) -> Result<
         }
     };
 
+    mount_points(&mut manifest, config);
+
     // Compare with the live tree.
     let reuse = !matches!(req, Request::Init);
     let clean = !matches!(req, Request::Update { clean: false });
@@ -282,6 +284,37 @@ pub fn run(config: &ConfigDir, req: &Request, obs: &mut dyn Observer) -> Result<
     summary.retired_in_use = layout.collect_garbage();
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Empty directories for the targets of `cage.mp` (and their parents), so
+/// that cages find their mount points in the skeleton instead of shadowing
+/// a skeleton directory with a tmpfs at every build (see `apply::tree`).
+/// A target below a symlink or a file of the manifest is left to the
+/// runtime; a `cage.mp` that does not parse adds nothing (cages refuse it).
+fn mount_points(manifest: &mut Manifest, config: &ConfigDir) {
+    let Ok(mps) = config.mount_points_config() else {
+        return;
+    };
+    let dir = collect::Node::Dir {
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    };
+    'entries: for e in &mps.entries {
+        let mut add = Vec::new();
+        let mut p = PathBuf::from("/");
+        for c in e.path.components().skip(1) {
+            p.push(c);
+            match manifest.nodes.get(&p) {
+                Some(collect::Node::Dir { .. }) => {}
+                Some(_) => continue 'entries,
+                None => add.push(p.clone()),
+            }
+        }
+        for p in add {
+            manifest.nodes.insert(p, dir.clone());
+        }
+    }
 }
 
 /// Counts of an unchanged tree, from the manifest alone.
