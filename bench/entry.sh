@@ -115,6 +115,9 @@ if stale "$TGT"; then
         fi
     fi
 fi
+# The cage init program (its own workspace, see cage-init/Cargo.toml).
+cargo build --release --quiet --manifest-path "$REPO/cage-init/Cargo.toml" --target-dir "$TGT" >>"$BT/build.log" 2>&1 ||
+    [ -x "$TGT/release/cage-init" ] || die "cannot build cage-init: $(tail -n 15 "$BT/build.log")"
 CA=$TGT/release/cage-admin
 PAM_CAGE=$TGT/release/libpam_cage.so
 TIMEIT=$BT/timeit
@@ -152,12 +155,12 @@ if [ -n "${BENCH_SKELETON:-}" ]; then
     SKEL=$BENCH_SKELETON # development only: an existing skeleton
     say "using the existing skeleton $SKEL (BENCH_SKELETON)"
 else
-    printf '[cage]\nskeleton = %s\nmode = disable-all\n' "$SKEL" >"$CONF/cage.ini"
+    printf '[cage]\nskeleton = %s\nmode = disable-all\ninit_program = %s\n' "$SKEL" "$TGT/release/cage-init" >"$CONF/cage.ini"
     t0=$(date +%s.%N)
     "$CA" --config "$CONF" init >"$BT/init.log" 2>&1 || die "cage-admin init failed: $(tail -n 20 "$BT/init.log")"
     INIT_SECS=$(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo "?")
 fi
-printf '[cage]\nskeleton = %s\nmode = disable-all\n' "$SKEL" >"$CONF/cage.ini"
+printf '[cage]\nskeleton = %s\nmode = disable-all\ninit_program = %s\n' "$SKEL" "$TGT/release/cage-init" >"$CONF/cage.ini"
 "$CA" --config "$CONF" user enable "$U" >/dev/null || die "cage-admin user enable $U failed"
 
 A() { "$CA" --config "$CONF" "$@"; }

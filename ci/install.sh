@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds cage, installs it on this Debian 12 machine and starts it: the
-# admin CLI, libcage.so + header, pam_cage.so (enabled for every session
-# through pam-auth-update), the default configuration in /etc/cage (never
-# overwriting an admin's file), the apt hook that keeps the skeleton
-# current, and the skeleton itself. Mode is disable-all: nobody is caged
-# until `cage-admin user enable NAME` (or `cage-admin mode enable-all`).
+# admin CLI, the cage init program (/usr/lib/cage/cage-init), libcage.so +
+# header, pam_cage.so (enabled for every session through pam-auth-update),
+# the default configuration in /etc/cage (never overwriting an admin's
+# file), the apt hook that keeps the skeleton current, and the skeleton
+# itself. Mode is disable-all: nobody is caged until `cage-admin user
+# enable NAME` (or `cage-admin mode enable-all`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "ci/install.sh needs root" >&2; exit 2; }
@@ -12,9 +13,11 @@ bash ci/deps.sh
 for d in "$HOME/.cargo/bin" /root/.cargo/bin; do [ -d "$d" ] && PATH="$d:$PATH"; done
 
 cargo build --workspace --release --quiet
+cargo build --release --quiet --manifest-path cage-init/Cargo.toml --target-dir target
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 
 install -D -m 755 target/release/cage-admin /usr/sbin/cage-admin
+install -D -m 755 target/release/cage-init /usr/lib/cage/cage-init
 install -D -m 644 target/release/libcage.so "/usr/lib/$arch/libcage.so"
 install -D -m 644 include/libcage.h /usr/include/libcage.h
 install -D -m 644 target/release/libpam_cage.so "/usr/lib/$arch/security/pam_cage.so"

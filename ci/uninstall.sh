@@ -15,6 +15,7 @@ if [ -f /usr/share/pam-configs/cage ]; then
     rm -f /usr/share/pam-configs/cage
 fi
 rm -f /etc/apt/apt.conf.d/90cage
+rm -rf /usr/lib/cage
 rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
     "/usr/lib/$arch/security/pam_cage.so"
 ldconfig

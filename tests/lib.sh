@@ -28,7 +28,10 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
 CAGE_ADMIN=$TARGET/cage-admin
 LIBCAGE_SO=$TARGET/libcage.so
 PAM_CAGE_SO=$TARGET/libpam_cage.so
-export CAGE_ADMIN LIBCAGE_SO PAM_CAGE_SO REPO
+# The cage init program, built by ci/test.sh (its own workspace):
+#   cargo build --release --manifest-path cage-init/Cargo.toml --target-dir target
+CAGE_INIT=$TARGET/cage-init
+export CAGE_ADMIN LIBCAGE_SO PAM_CAGE_SO CAGE_INIT REPO
 
 T_NAME=$(basename "$0" .sh)
 # Not under /tmp: tests run services with a private /tmp. On the root
@@ -109,15 +112,19 @@ make_user() {
 }
 
 # cage_env: a private config dir $T_CONF and skeleton $T_SKEL (built with
-# `cage-admin init` from the shipped templates), never /etc/cage. Cages
-# built under it are unpinned at exit.
+# `cage-admin init` from the shipped templates), never /etc/cage, with the
+# cage init program of this build. Cages built under it are unpinned at exit.
 cage_env() {
     T_CONF=$T_TMP/conf
     T_SKEL=$T_TMP/skel
     mkdir -p "$T_CONF"
     [ -d "$REPO/etc/cage/conf.d" ] && cp -r "$REPO/etc/cage/conf.d" "$T_CONF/"
     [ -f "$REPO/etc/cage/black.list" ] && cp "$REPO/etc/cage/black.list" "$T_CONF/"
-    printf '[cage]\nskeleton = %s\nmode = disable-all\n' "$T_SKEL" >"$T_CONF/cage.ini"
+    if [ ! -x "$CAGE_INIT" ]; then
+        echo "$CAGE_INIT is missing: cargo build --release --manifest-path cage-init/Cargo.toml --target-dir target" >&2
+        exit 1
+    fi
+    printf '[cage]\nskeleton = %s\nmode = disable-all\ninit_program = %s\n' "$T_SKEL" "$CAGE_INIT" >"$T_CONF/cage.ini"
     cleanup_add "'$CAGE_ADMIN' unmount --all"
     if ! "$CAGE_ADMIN" --config "$T_CONF" init >"$T_TMP/init.log" 2>&1; then
         echo "cage-admin init failed:" >&2

@@ -106,38 +106,59 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
     libcage::sys::process::exit_now(127)
 }
 
+/// Every cage init: each user's current generation, old generations that
+/// still hold processes, and inits no record names (private cages).
 pub fn list(g: &Global) -> ExitCode {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    match cage::list() {
-        Ok(cages) => {
-            let rows: Vec<_> = cages
-                .iter()
-                .map(|(r, n)| json!({ "user": r.user, "uid": r.uid, "generation": r.generation, "init_pid": r.pid, "processes": n, "alive": n.is_some(), "age_seconds": now.saturating_sub(r.created) }))
-                .collect();
-            emit(g, &rows, || {
-                let mut s = format!(
-                    "{:<16} {:>7} {:>10} {:>9} {:>8}\n",
-                    "USER", "UID", "GENERATION", "PROCESSES", "AGE"
-                );
-                for (r, n) in &cages {
-                    let procs = n.map_or("dead".to_string(), |n| n.to_string());
-                    s.push_str(&format!(
-                        "{:<16} {:>7} {:>10} {:>9} {:>7}s\n",
-                        r.user,
-                        r.uid,
-                        r.generation,
-                        procs,
-                        now.saturating_sub(r.created)
-                    ));
-                }
-                s
-            });
-            ExitCode::SUCCESS
+    let inits = match cage::list_inits() {
+        Ok(v) => v,
+        Err(e) => return fail_err(g, &e),
+    };
+    let age = |c: Option<u64>| c.map(|c| now.saturating_sub(c));
+    let rows: Vec<_> = inits
+        .iter()
+        .map(|i| {
+            json!({
+                "user": i.user,
+                "uid": i.uid,
+                "generation": i.generation,
+                "state": i.state,
+                "init_pid": i.init_pid,
+                "processes": i.processes,
+                "alive": i.processes.is_some(),
+                "age_seconds": age(i.created),
+            })
+        })
+        .collect();
+    emit(g, &rows, || {
+        let dash = || "-".to_string();
+        let mut s = format!(
+            "{:<16} {:>7} {:>10} {:<10} {:>8} {:>9} {:>8}\n",
+            "USER", "UID", "GENERATION", "STATE", "INIT", "PROCESSES", "AGE"
+        );
+        for i in &inits {
+            let state = match i.state {
+                cage::InitState::Current => "current",
+                cage::InitState::Old => "old",
+                cage::InitState::Unrecorded => "unrecorded",
+            };
+            s.push_str(&format!(
+                "{:<16} {:>7} {:>10} {:<10} {:>8} {:>9} {:>8}\n",
+                i.user,
+                i.uid.map_or_else(dash, |u| u.to_string()),
+                i.generation.map_or_else(dash, |n| n.to_string()),
+                state,
+                i.init_pid,
+                i.processes
+                    .map_or_else(|| "dead".to_string(), |n| n.to_string()),
+                age(i.created).map_or_else(dash, |a| format!("{a}s")),
+            ));
         }
-        Err(e) => fail_err(g, &e),
-    }
+        s
+    });
+    ExitCode::SUCCESS
 }
 
 fn uids_for(g: &Global, user: Option<&str>, all: bool) -> Result<Vec<u32>, ExitCode> {

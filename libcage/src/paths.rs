@@ -6,6 +6,8 @@ pub const DEFAULT_CONFIG_DIR: &str = "/etc/cage";
 pub const DEFAULT_SKELETON: &str = "/usr/share/cage-skeleton";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/cage";
 pub const RUN_DIR: &str = "/run/cage";
+/// The cage init program (`cage.ini` `init_program` overrides it).
+pub const DEFAULT_INIT_PROGRAM: &str = "/usr/lib/cage/cage-init";
 
 /// The per-user directory prefix: last two digits of the uid, zero padded.
 pub fn prefix(uid: u32) -> String {

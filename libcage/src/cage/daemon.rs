@@ -1,28 +1,140 @@
-//! Starting a long-lived helper process (a cage init, the seed) by double
-//! fork: the intermediate child runs `prepare` (e.g. `unshare`) and forks
-//! the daemon, which reports on a pipe: `P<pid>` from the intermediate,
-//! then `R` (ready) or `E<reason>` from the daemon.
+//! Starting a long-lived helper process (a cage init, the seed). A double
+//! fork: the intermediate child runs `prepare` (joining the seed, `unshare`)
+//! and forks the daemon, which runs `setup` (the mounts), drops every
+//! privilege and execs the dedicated program (`cage-init`, see
+//! `cage-init/src/main.rs`), so nothing of the caller's memory lives on.
+//!
+//! Both children run inside [`process::run_child`]: whatever happens, even
+//! a panic, they end with `_exit` and never return into the caller's code.
+//!
+//! The report pipe carries `P<pid>` from the intermediate, then `R` (ready)
+//! from the program or `E<reason>` from either child. The commit pipe
+//! carries one byte `C` once the caller has recorded the daemon; until then
+//! the daemon is a [`Started`], and dropping it (any error after the spawn)
+//! kills it through its pidfd. Should the caller die first, the program
+//! sees end of file on the commit pipe and leaves, so no unrecorded daemon
+//! outlives a failed start.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{PidfdFlags, Signal};
 
 use crate::sys::process::{self, Fork};
 use crate::Error;
 
-/// Spawns the daemon and waits until it is ready; returns its host pid.
-/// Must be called from a single-threaded process.
+use super::join::start_time;
+
+/// The dedicated program, opened on the host before any namespace change
+/// and executed from that descriptor.
+pub struct Program {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Program {
+    /// Opens the program at `path` and checks that it is a regular,
+    /// executable file owned by root and writable by nobody else (it runs
+    /// as root in every cage). The check is made on the descriptor that is
+    /// later executed.
+    pub fn open(path: &Path) -> Result<Program, Error> {
+        let bad =
+            |why: String| Error::Build(format!("cage init program {}: {why}", path.display()));
+        let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| bad(io::Error::from(e).to_string()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| bad(io::Error::from(e).to_string()))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(bad("not a regular file".into()));
+        }
+        if st.st_uid != 0 || st.st_mode & 0o022 != 0 {
+            return Err(bad(
+                "must be owned by root and not writable by group or others".into(),
+            ));
+        }
+        if st.st_mode & 0o100 == 0 {
+            return Err(bad("not executable".into()));
+        }
+        Ok(Program {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// A daemon that reported ready but is not committed yet: dropping it
+/// kills it (and with a cage init, its whole cage).
+pub struct Started {
+    pub pid: i32,
+    /// Start time (clock ticks since boot), read while pinned by the pidfd.
+    pub start: u64,
+    pidfd: OwnedFd,
+    commit: Option<File>,
+}
+
+impl Started {
+    /// Tells the daemon it is recorded: from now on it outlives the caller.
+    /// Returns its pidfd. On failure (the daemon died) it is killed.
+    pub fn commit(mut self) -> Result<OwnedFd, Error> {
+        let mut pipe = self.commit.take().expect("a Started is committed once");
+        if let Err(e) = pipe.write_all(b"C") {
+            self.end();
+            return Err(Error::sys("committing the started daemon", e));
+        }
+        drop(pipe);
+        let pidfd = self.pidfd.try_clone().map_err(|e| {
+            self.end();
+            Error::sys("pidfd", e)
+        })?;
+        Ok(pidfd)
+    }
+
+    /// SIGKILL through the pidfd, then wait (briefly) until it is gone. A
+    /// cage init takes every process of its PID namespace with it.
+    fn end(&self) {
+        let _ = rustix::process::pidfd_send_signal(&self.pidfd, Signal::KILL);
+        process::wait_pidfd_exit(self.pidfd.as_fd(), 2000);
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.commit.is_some() {
+            self.end();
+        }
+    }
+}
+
+/// What to start.
+pub struct Spec<'a> {
+    /// Names it in errors and logs (`cage init`).
+    pub what: &'a str,
+    /// The `comm` the program gives itself (checked after the start).
+    pub comm: &'a str,
+    pub program: &'a Program,
+    /// `cage-init USER` or `cage-seed`: argv[0] selects the role.
+    pub argv: &'a [&'a str],
+}
+
+/// Spawns the daemon and waits until it is ready. Must be called from a
+/// single-threaded process.
 pub fn spawn(
-    what: &str,
+    spec: &Spec<'_>,
     prepare: impl FnOnce() -> Result<(), String>,
-    run: impl FnOnce(File),
-) -> Result<i32, Error> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::sys("pipe", e))?;
+    setup: impl FnOnce() -> Result<(), String>,
+) -> Result<Started, Error> {
+    let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
+    let (r, w) = rustix::pipe::pipe_with(cloexec).map_err(|e| Error::sys("pipe", e))?;
+    let (commit_r, commit_w) =
+        rustix::pipe::pipe_with(cloexec).map_err(|e| Error::sys("pipe", e))?;
     // SAFETY: the callers (enter, remount) checked that this process is
     // single-threaded.
     match unsafe { process::fork() }.map_err(|e| Error::sys("fork", e))? {
-        Fork::Child => {
+        Fork::Child => process::run_child(spec.what, move || {
             drop(r);
+            drop(commit_w);
             let mut w = File::from(w);
             // Detach from the caller's stdio now, while the host's
             // /dev/null is reachable (the seed's tree has none): a daemon
@@ -30,26 +142,24 @@ pub fn spawn(
             process::stdio_to_null();
             if let Err(e) = prepare() {
                 let _ = writeln!(w, "E{e}");
-                process::exit_now(1);
+                return 1;
             }
             // SAFETY: still single-threaded.
             match unsafe { process::fork() } {
-                Ok(Fork::Child) => {
-                    run(w);
-                    process::exit_now(0)
-                }
+                Ok(Fork::Child) => daemon(spec, w, commit_r, setup),
                 Ok(Fork::Parent(pid)) => {
                     let _ = writeln!(w, "P{pid}");
-                    process::exit_now(0)
+                    0
                 }
                 Err(e) => {
                     let _ = writeln!(w, "Efork: {e}");
-                    process::exit_now(1)
+                    1
                 }
             }
-        }
+        }),
         Fork::Parent(pid) => {
             drop(w);
+            drop(commit_r);
             let mut report = String::new();
             let read = File::from(r).read_to_string(&mut report);
             // The intermediate exits right after forking. Our host may reap
@@ -58,10 +168,82 @@ pub fn spawn(
                 rustix::process::Pid::from_raw(pid),
                 rustix::process::WaitOptions::empty(),
             );
-            read.map_err(|e| Error::sys(format!("reading the {what}'s report"), e))?;
-            parse_report(what, &report)
+            read.map_err(|e| Error::sys(format!("reading the {}'s report", spec.what), e))?;
+            // On any error below, dropping `commit_w` makes a daemon that
+            // is still there leave on its own.
+            let pid = parse_report(spec.what, &report)?;
+            let (pidfd, start) = pin_started(pid, spec.comm)
+                .map_err(|e| Error::Build(format!("{} {pid}: {e}", spec.what)))?;
+            Ok(Started {
+                pid,
+                start,
+                pidfd,
+                commit: Some(File::from(commit_w)),
+            })
         }
     }
+}
+
+/// Pins the daemon that reported ready: a pidfd, then its name and start
+/// time, then a check that it is still alive, so the values read are its
+/// own even if its pid were reused.
+fn pin_started(pid: i32, comm: &str) -> io::Result<(OwnedFd, u64)> {
+    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::other("invalid pid"))?;
+    let pidfd = rustix::process::pidfd_open(p, PidfdFlags::empty())?;
+    let name = process::read_proc(&format!("/proc/{pid}/comm"))?;
+    let start = start_time(pid)?;
+    if name.trim_end() != comm {
+        return Err(io::Error::other(format!(
+            "is not a {comm} (runs {})",
+            name.trim_end()
+        )));
+    }
+    if !alive(&pidfd) {
+        return Err(io::Error::other("exited"));
+    }
+    Ok((pidfd, start))
+}
+
+/// True while the process behind `pidfd` has not exited.
+fn alive(pidfd: &OwnedFd) -> bool {
+    !process::wait_pidfd_exit(pidfd.as_fd(), 0)
+}
+
+/// The daemon child: `setup`, then no privileges, then the program. Returns
+/// an exit status only on failure.
+fn daemon(
+    spec: &Spec<'_>,
+    mut w: File,
+    commit_r: OwnedFd,
+    setup: impl FnOnce() -> Result<(), String>,
+) -> i32 {
+    let _ = rustix::process::setsid();
+    process::set_name(spec.comm);
+    // exec keeps ignored signals ignored: start the program from defaults.
+    for sig in 1..32 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            process::default_disposition(sig);
+        }
+    }
+    if let Err(e) = setup() {
+        let _ = writeln!(w, "E{e}");
+        return 1;
+    }
+    if let Err(e) = drop_privileges() {
+        let _ = writeln!(w, "Edropping privileges: {e}");
+        return 1;
+    }
+    let err = process::exec_program(
+        spec.program.fd.as_fd(),
+        spec.argv,
+        &[w.as_fd(), commit_r.as_fd()],
+    );
+    // The report pipe is descriptor 3 now.
+    process::write_fd(
+        3,
+        format!("Eexecuting {}: {err}\n", spec.program.path.display()).as_bytes(),
+    );
+    1
 }
 
 fn parse_report(what: &str, report: &str) -> Result<i32, Error> {
@@ -84,35 +266,24 @@ fn parse_report(what: &str, report: &str) -> Result<i32, Error> {
     }
 }
 
-/// In the daemon: report `E<reason>` and leave.
-pub fn fail(mut w: File, reason: impl std::fmt::Display) -> ! {
-    let _ = writeln!(w, "E{reason}");
-    process::exit_now(1)
-}
-
-/// In the daemon, once set up: become a quiet process (no descriptors but
-/// stdio on /dev/null and the report pipe, no privileges), then report ready.
-pub fn ready(mut w: File) {
-    use std::os::fd::AsRawFd;
-    process::close_fds_except(&[w.as_raw_fd()]);
-    drop_privileges();
-    let _ = writeln!(w, "R");
-}
-
-/// A daemon needs no privilege once set up.
-fn drop_privileges() {
-    let _ = rustix::thread::set_no_new_privs(true);
+/// A daemon needs no privilege once set up: no_new_privs, then no
+/// capability (the program, root without capabilities, only waits and
+/// reaps; with no_new_privs the exec grants none back).
+fn drop_privileges() -> io::Result<()> {
+    rustix::thread::set_no_new_privs(true)?;
     let empty = rustix::thread::CapabilitySets {
         effective: rustix::thread::CapabilitySet::empty(),
         permitted: rustix::thread::CapabilitySet::empty(),
         inheritable: rustix::thread::CapabilitySet::empty(),
     };
-    let _ = rustix::thread::set_capabilities(None, empty);
+    rustix::thread::set_capabilities(None, empty)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn reports() {
@@ -128,5 +299,127 @@ mod tests {
             parse_report("x", "P42\n").unwrap_err().to_string(),
             "cannot build cage: x exited before it was ready"
         );
+    }
+
+    fn sh() -> Program {
+        Program::open(Path::new("/bin/sh")).unwrap()
+    }
+
+    fn gone(pid: i32) -> bool {
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || process::read_proc(&format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+    }
+
+    #[test]
+    fn a_panic_in_either_child_is_an_error_in_the_parent() {
+        let program = sh();
+        let spec = Spec {
+            what: "test daemon",
+            comm: "sh-daemon",
+            program: &program,
+            argv: &["sh", "-c", "exit 0"],
+        };
+        // The intermediate child panics.
+        let e = spawn(&spec, || panic!("prepare broke"), || Ok(()))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "cannot build cage: test daemon exited before it was ready"
+        );
+        // The daemon child panics.
+        let e = spawn(&spec, || Ok(()), || panic!("setup broke"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "cannot build cage: test daemon exited before it was ready"
+        );
+        // A failed setup is reported.
+        let e = spawn(&spec, || Ok(()), || Err("no skeleton".into()))
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "cannot build cage: no skeleton");
+        // The program runs but never reports ready.
+        let e = spawn(&spec, || Ok(()), || Ok(())).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "cannot build cage: test daemon exited before it was ready"
+        );
+    }
+
+    /// A stand-in for cage-init: names itself, reports ready on 3, waits
+    /// for the commit byte on 4, then for a signal.
+    const STAND_IN: &str = r#"printf sh-daemon >/proc/$$/comm; printf R >&3; exec 3>&-
+        c=$(head -c 1 <&4); [ "$c" = C ] || exit 3; exec 4<&-; exec sleep 1000"#;
+
+    #[test]
+    fn an_uncommitted_daemon_is_killed_and_a_committed_one_lives() {
+        let program = sh();
+        let spec = Spec {
+            what: "test daemon",
+            comm: "sh-daemon",
+            program: &program,
+            argv: &["sh", "-c", STAND_IN],
+        };
+        let started = spawn(&spec, || Ok(()), || Ok(())).unwrap();
+        let pid = started.pid;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(cmdline.starts_with(b"sh\0-c\0printf sh-daemon"));
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(env.is_empty(), "the program gets an empty environment");
+        let status = process::read_proc(&format!("/proc/{pid}/status")).unwrap();
+        assert!(status.contains("\nCapEff:\t0000000000000000\n"), "{status}");
+        assert!(status.contains("\nNoNewPrivs:\t1\n"), "{status}");
+        assert_eq!(start_time(pid).unwrap(), started.start);
+        drop(started);
+        assert!(gone(pid), "dropping an uncommitted daemon kills it");
+
+        let started = spawn(&spec, || Ok(()), || Ok(())).unwrap();
+        let pid = started.pid;
+        let pidfd = started.commit().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!gone(pid), "a committed daemon outlives its Started");
+        assert_eq!(
+            process::read_proc(&format!("/proc/{pid}/comm")).unwrap(),
+            "sleep\n"
+        );
+        let _ = rustix::process::pidfd_send_signal(&pidfd, Signal::KILL);
+        assert!(process::wait_pidfd_exit(pidfd.as_fd(), 2000));
+    }
+
+    #[test]
+    fn program_must_be_roots_and_not_writable_by_others() {
+        let dir = std::env::temp_dir().join(format!("cage-prog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("prog");
+        std::fs::write(&p, b"\x7fELF").unwrap();
+        let set =
+            |m: u32| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        let root = rustix::process::geteuid().is_root();
+        set(0o755);
+        if root {
+            assert!(Program::open(&p).is_ok());
+        }
+        set(0o775);
+        let e = Program::open(&p).err().unwrap().to_string();
+        assert!(e.contains("not writable by group or others"), "{e}");
+        set(0o644);
+        if root {
+            let e = Program::open(&p).err().unwrap().to_string();
+            assert!(e.ends_with("not executable"), "{e}");
+        }
+        let e = Program::open(&dir.join("missing"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("cage init program ") && e.contains("missing"),
+            "{e}"
+        );
+        let e = Program::open(&dir).err().unwrap().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -107,6 +107,27 @@ pub fn is_cage_init(pid: i32) -> bool {
     field("Name:") == Some("cage-init") && root && theirs.is_some() && theirs != ours
 }
 
+/// The user a cage init was started for (`cage-init USER`, its command line).
+pub fn init_user(pid: i32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline.split(|&b| b == 0);
+    if args.next()? != b"cage-init" {
+        return None;
+    }
+    String::from_utf8(args.next()?.to_vec()).ok()
+}
+
+/// Processes in the PID namespace `pidns` besides `init`.
+pub fn processes_in(pidns: u64, init: i32) -> usize {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != init && ns_inode(pid, "pid").ok() == Some(pidns))
+        .count()
+}
+
 /// Cage init processes whose pid is not in `recorded`.
 pub fn orphan_inits(recorded: &[i32]) -> Vec<rustix::process::Pid> {
     let Ok(rd) = std::fs::read_dir("/proc") else {

@@ -200,61 +200,80 @@ fn enter_with(
     let reload = reloading || reload_requested(&user);
     let lock_err = |e| Error::sys("locking the cage record", e);
     let read_err = |e| Error::sys("reading the cage record", e);
-    // Joining a current cage needs only a shared lock (entries of one user
-    // run in parallel); building, like unpinning, takes it exclusively.
-    let mut lock =
-        record::Lock::acquire(&run, user.uid, record::Share::Shared).map_err(lock_err)?;
-    let mut existing = Record::read(&run, user.uid).map_err(read_err)?;
     let mut built = false;
-    let fast = match &existing {
-        Some(r) if r.fingerprint == fp && !reload => Live::verify(r).ok(),
-        _ => None,
-    };
-    let live = match fast {
-        Some(live) => live,
-        None if cached => {
-            drop(lock);
-            return enter_with(req, t0, false, reload);
+    let (live, lock) = if !settings.persist {
+        // Private (not pinned): every entry builds its own cage, never
+        // joins one and records none; it is gone once empty. Exclusive, so
+        // a cage pinned while persist was on is retired exactly once.
+        let lock =
+            record::Lock::acquire(&run, user.uid, record::Share::Exclusive).map_err(lock_err)?;
+        if let Some(old) = Record::retire(&run, user.uid).map_err(read_err)? {
+            Live::unpin(&old);
         }
-        None => {
-            drop(lock);
-            lock = record::Lock::acquire(&run, user.uid, record::Share::Exclusive)
-                .map_err(lock_err)?;
-            // Another entry may have built it while we waited.
-            existing = Record::read(&run, user.uid).map_err(read_err)?;
-            // Every record is verified, current or not: a record that does
-            // not lead to a live cage init of ours is refused (and logged).
-            match existing.as_ref().map(|r| (r, Live::verify(r))) {
-                Some((r, Ok(live))) if r.fingerprint == fp && !reload => live,
-                other => {
-                    match other {
-                        // An outdated generation: unpin it; its init leaves once empty.
-                        Some((_, Ok(old))) => old.signal_unpin(),
-                        Some((_, Err(why))) => crate::log::warn(
-                            req.service,
-                            &format!(
-                                "user {}: refusing stale cage record ({why}); building a new cage",
-                                user.name
-                            ),
-                        ),
-                        None => {}
+        let generation = Record::next_generation(&run, user.uid).map_err(read_err)?;
+        let new = build::build(req.config, &settings, &user, generation, fp)?;
+        let live = Live::verify(&new.record).map_err(Error::Build)?;
+        new.commit()?;
+        live.signal_unpin();
+        built = true;
+        (live, lock)
+    } else {
+        // Joining a current cage needs only a shared lock (entries of one
+        // user run in parallel); building, like unpinning, takes it
+        // exclusively.
+        let mut lock =
+            record::Lock::acquire(&run, user.uid, record::Share::Shared).map_err(lock_err)?;
+        let existing = Record::read(&run, user.uid).map_err(read_err)?;
+        let fast = match &existing {
+            Some(r) if r.fingerprint == fp && !reload => Live::verify(r).ok(),
+            _ => None,
+        };
+        let live = match fast {
+            Some(live) => live,
+            None if cached => {
+                drop(lock);
+                return enter_with(req, t0, false, reload);
+            }
+            None => {
+                drop(lock);
+                lock = record::Lock::acquire(&run, user.uid, record::Share::Exclusive)
+                    .map_err(lock_err)?;
+                // Another entry may have built it while we waited.
+                let existing = Record::read(&run, user.uid).map_err(read_err)?;
+                // Every record is verified, current or not: a record that
+                // does not lead to a live cage init of ours is refused (and
+                // logged).
+                match existing.as_ref().map(|r| (r, Live::verify(r))) {
+                    Some((r, Ok(live))) if r.fingerprint == fp && !reload => live,
+                    other => {
+                        let old = match other {
+                            Some((_, Ok(old))) => Some(old),
+                            Some((_, Err(why))) => {
+                                crate::log::warn(
+                                    req.service,
+                                    &format!(
+                                        "user {}: refusing stale cage record ({why}); building a new cage",
+                                        user.name
+                                    ),
+                                );
+                                None
+                            }
+                            None => None,
+                        };
+                        let generation =
+                            Record::next_generation(&run, user.uid).map_err(read_err)?;
+                        let new = build::build(req.config, &settings, &user, generation, fp)?;
+                        let live = install(&run, new, old.as_ref())?;
+                        end_excess_generations(&run, &user, &settings, req.service);
+                        built = true;
+                        live
                     }
-                    let generation = existing.as_ref().map_or(1, |r| r.generation + 1);
-                    let rec = build::build(req.config, &settings, &user, generation, fp)?;
-                    rec.write(&run)
-                        .map_err(|e| Error::sys("writing the cage record", e))?;
-                    built = true;
-                    Live::verify(&rec).map_err(Error::Build)?
                 }
             }
-        }
+        };
+        (live, lock)
     };
     let generation = live.record.generation;
-    if !settings.persist {
-        // Not pinned: this entry's cage is its own, gone once empty.
-        Record::remove(&run, user.uid).map_err(|e| Error::sys("removing the cage record", e))?;
-        live.signal_unpin();
-    }
     let restrict = Restrict {
         deny_userns: !settings.userns,
         landlock: settings.landlock,
@@ -316,6 +335,94 @@ fn reload_requested(user: &Passwd) -> bool {
     }
 }
 
+/// Makes a freshly built cage the current generation: verifies it first,
+/// then writes its record, then commits its init (until then any failure
+/// kills it, so no init outlives a failed build and no record names one
+/// that failed). The generation it replaces, `old`, is recorded as an old
+/// generation and unpinned (it leaves once empty) only after that.
+fn install(run: &std::path::Path, new: build::Built, old: Option<&Live>) -> Result<Live, Error> {
+    let live = Live::verify(&new.record).map_err(Error::Build)?;
+    if let Some(o) = old {
+        o.record
+            .write_old(run)
+            .map_err(|e| Error::sys("recording the old cage generation", e))?;
+    }
+    new.record
+        .write(run)
+        .map_err(|e| Error::sys("writing the cage record", e))?;
+    if let Err(e) = new.commit() {
+        let _ = Record::remove(run, live.record.uid);
+        if let Some(o) = old {
+            o.signal_unpin();
+        }
+        return Err(e);
+    }
+    if let Some(o) = old {
+        o.signal_unpin();
+    }
+    Ok(live)
+}
+
+/// Keeps at most `max_generations` live generations of `user` (the
+/// current one and old ones still holding processes): the oldest beyond
+/// that are ended, their init killed through its pidfd, which kills every
+/// process still in that cage (SIGKILL, by the kernel, with the PID
+/// namespace). Each is logged. Old records whose init is gone are dropped.
+fn end_excess_generations(
+    run: &std::path::Path,
+    user: &Passwd,
+    settings: &crate::config::Settings,
+    service: &str,
+) {
+    let current = Record::read(run, user.uid).ok().flatten();
+    let Ok(old) = Record::list_old(run, Some(user.uid)) else {
+        return;
+    };
+    let mut live = Vec::new();
+    for r in old {
+        if current.as_ref().is_some_and(|c| c.pid == r.pid) {
+            continue;
+        }
+        match Live::verify(&r) {
+            Ok(l) => live.push(l),
+            Err(_) => {
+                let _ = r.remove_old(run);
+            }
+        }
+    }
+    let max = settings.max_generations as usize;
+    let keep = max.saturating_sub(usize::from(current.is_some()));
+    let excess = live.len().saturating_sub(keep);
+    // Oldest first (list_old sorts by generation).
+    for l in live.into_iter().take(excess) {
+        let r = &l.record;
+        let n = l.process_count();
+        let ended = end_init(r);
+        let _ = r.remove_old(run);
+        crate::log::warn(
+            service,
+            &format!(
+                "user {}: {} old cage generation {} (init {}, {n} process(es) killed): more than max_generations = {max} live generations",
+                user.name,
+                if ended { "ended" } else { "could not end" },
+                r.generation,
+                r.pid
+            ),
+        );
+    }
+}
+
+/// Kills a recorded cage init (verified again by pidfd, start time and
+/// name) and waits briefly until it is gone.
+fn end_init(r: &Record) -> bool {
+    let Ok(pidfd) = join::pin_daemon(r.pid, r.start, build::INIT_NAME, "cage init") else {
+        return false;
+    };
+    let sent = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL).is_ok();
+    use std::os::fd::AsFd;
+    sent && process::wait_pidfd_exit(pidfd.as_fd(), 2000)
+}
+
 /// Builds and pins a new generation of `uid`'s cage now; new entries get
 /// it, processes inside the old one keep running there. A user who is no
 /// longer caged is unpinned instead. Returns the new generation.
@@ -333,15 +440,14 @@ pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let _lock = record::Lock::acquire(&run, uid, record::Share::Exclusive)
         .map_err(|e| Error::sys("locking the cage record", e))?;
-    let old = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
-    let generation = old.as_ref().map_or(1, |r| r.generation + 1);
+    let read_err = |e| Error::sys("reading the cage record", e);
+    let old = Record::read(&run, uid).map_err(read_err)?;
+    let old_live = old.as_ref().and_then(|o| Live::verify(o).ok());
+    let generation = Record::next_generation(&run, uid).map_err(read_err)?;
     let fp = fingerprint::compute(config, &settings, &user);
-    let rec = build::build(config, &settings, &user, generation, fp)?;
-    rec.write(&run)
-        .map_err(|e| Error::sys("writing the cage record", e))?;
-    if let Some(o) = &old {
-        Live::unpin(o);
-    }
+    let new = build::build(config, &settings, &user, generation, fp)?;
+    install(&run, new, old_live.as_ref())?;
+    end_excess_generations(&run, &user, &settings, "cage-admin");
     crate::log::info(
         "cage-admin",
         &format!(
@@ -353,13 +459,13 @@ pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
 }
 
 /// Unpins the cage of `uid`: new entries build a new one; processes inside
-/// keep running and the init leaves when the last one exits.
+/// keep running and the init leaves when the last one exits. Until then it
+/// is listed as an old generation.
 pub fn unpin(uid: u32) -> Result<bool, Error> {
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let _lock = record::Lock::acquire(&run, uid, record::Share::Exclusive)
         .map_err(|e| Error::sys("locking the cage record", e))?;
-    let rec = Record::read(&run, uid).map_err(|e| Error::sys("reading the cage record", e))?;
-    Record::remove(&run, uid).map_err(|e| Error::sys("removing the cage record", e))?;
+    let rec = Record::retire(&run, uid).map_err(|e| Error::sys("unpinning the cage record", e))?;
     if let Some(r) = &rec {
         Live::unpin(r);
     }
@@ -367,17 +473,26 @@ pub fn unpin(uid: u32) -> Result<bool, Error> {
 }
 
 /// After `unmount --all`: stops the seed namespace's process (the next
-/// build starts a new one) and unpins cage inits that no record names any
-/// more (a record lost with its user, a crash between build and record).
-/// Returns how many such inits were told to leave.
+/// build starts a new one), forgets old generations whose init is gone,
+/// and unpins cage inits that no record names (a record lost with its
+/// user, a private cage, a crash). Returns how many such inits were told
+/// to leave.
 pub fn unpin_rest() -> Result<usize, Error> {
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     seed::Seed::stop(&run);
-    let recorded: Vec<i32> = Record::list(&run)
-        .map_err(|e| Error::sys("listing cage records", e))?
+    let list_err = |e| Error::sys("listing cage records", e);
+    let mut recorded: Vec<i32> = Record::list(&run)
+        .map_err(list_err)?
         .iter()
         .map(|r| r.pid)
         .collect();
+    for r in Record::list_old(&run, None).map_err(list_err)? {
+        if Live::verify(&r).is_ok() {
+            recorded.push(r.pid);
+        } else {
+            let _ = r.remove_old(&run);
+        }
+    }
     let mut n = 0;
     for pid in join::orphan_inits(&recorded) {
         if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
@@ -391,7 +506,8 @@ pub fn unpin_rest() -> Result<usize, Error> {
     Ok(n)
 }
 
-/// Live cages with their process counts.
+/// Current cages (one record per user) with their process counts (`None`:
+/// the recorded init is gone).
 pub fn list() -> Result<Vec<(Record, Option<usize>)>, Error> {
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let recs = Record::list(&run).map_err(|e| Error::sys("listing cage records", e))?;
@@ -402,6 +518,117 @@ pub fn list() -> Result<Vec<(Record, Option<usize>)>, Error> {
             (r, n)
         })
         .collect())
+}
+
+/// What a listed cage init is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitState {
+    /// The user's current generation: new entries join it.
+    Current,
+    /// A replaced or unpinned generation that still holds processes.
+    Old,
+    /// A cage init no record names (a private cage, `persist = no`, or one
+    /// left by a crash).
+    Unrecorded,
+}
+
+/// One live cage init (or a current record whose init is gone).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ListedInit {
+    pub user: String,
+    pub uid: Option<u32>,
+    pub generation: Option<u64>,
+    pub init_pid: i32,
+    pub state: InitState,
+    /// Processes in the cage besides its init; `None` when the init is gone.
+    pub processes: Option<usize>,
+    /// Unix time the cage was built (for an unrecorded init: started).
+    pub created: Option<u64>,
+}
+
+/// Every cage init on the machine: current generations, old ones still
+/// alive, and unrecorded ones; sorted by user, then current first, then
+/// newest first.
+pub fn list_inits() -> Result<Vec<ListedInit>, Error> {
+    let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
+    let list_err = |e| Error::sys("listing cage records", e);
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    let row = |r: &Record, state, processes| ListedInit {
+        user: r.user.clone(),
+        uid: Some(r.uid),
+        generation: Some(r.generation),
+        init_pid: r.pid,
+        state,
+        processes,
+        created: Some(r.created),
+    };
+    for r in Record::list(&run).map_err(list_err)? {
+        let n = Live::verify(&r).ok().map(|l| l.process_count());
+        if n.is_some() {
+            seen.push(r.pid);
+        }
+        out.push(row(&r, InitState::Current, n));
+    }
+    for r in Record::list_old(&run, None).map_err(list_err)? {
+        if seen.contains(&r.pid) {
+            continue;
+        }
+        if let Ok(l) = Live::verify(&r) {
+            seen.push(r.pid);
+            out.push(row(&r, InitState::Old, Some(l.process_count())));
+        }
+    }
+    let btime = boot_time();
+    for pid in join::orphan_inits(&seen) {
+        let pid = pid.as_raw_nonzero().get();
+        let Some(user) = join::init_user(pid) else {
+            continue;
+        };
+        let processes = join::ns_inode(pid, "pid")
+            .ok()
+            .map(|ns| join::processes_in(ns, pid));
+        let created = join::start_time(pid)
+            .ok()
+            .zip(btime)
+            .map(|(ticks, b)| b + ticks / rustix::param::clock_ticks_per_second());
+        out.push(ListedInit {
+            uid: Record::uid_by_name(&run, &user),
+            user,
+            generation: None,
+            init_pid: pid,
+            state: InitState::Unrecorded,
+            processes,
+            created,
+        });
+    }
+    out.sort_by(|a, b| {
+        (
+            &a.user,
+            a.state,
+            std::cmp::Reverse(a.generation),
+            a.init_pid,
+        )
+            .cmp(&(
+                &b.user,
+                b.state,
+                std::cmp::Reverse(b.generation),
+                b.init_pid,
+            ))
+    });
+    Ok(out)
+}
+
+/// Boot time (unix seconds), from `btime` in /proc/stat.
+fn boot_time() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Builds the identity and plan for `user` (what `cage-admin plan` prints

@@ -57,6 +57,32 @@ fn rec_path(dir: &Path, uid: u32) -> PathBuf {
     dir.join(format!("{uid}.rec"))
 }
 
+/// Where old generations are recorded, under the run directory.
+const OLD_DIR: &str = "old";
+
+fn old_dir(dir: &Path) -> io::Result<PathBuf> {
+    let p = dir.join(OLD_DIR);
+    match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(p),
+    }
+}
+
+/// A record file: `Ok(None)` when absent, not a root-owned regular file,
+/// or garbage.
+fn read_file(p: &Path) -> io::Result<Option<Record>> {
+    let md = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !md.is_file() || md.uid() != 0 {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(p)?;
+    Ok(Record::from_text(&text))
+}
+
 impl Record {
     fn to_text(&self) -> String {
         format!(
@@ -99,24 +125,21 @@ impl Record {
 
     /// The record of `uid`; `Ok(None)` when absent or unreadable garbage.
     pub fn read(dir: &Path, uid: u32) -> io::Result<Option<Record>> {
-        let p = rec_path(dir, uid);
-        let md = match std::fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if !md.is_file() || md.uid() != 0 {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&p)?;
-        Ok(Record::from_text(&text).filter(|r| r.uid == uid))
+        Ok(read_file(&rec_path(dir, uid))?.filter(|r| r.uid == uid))
     }
 
-    /// Writes atomically (temp file + rename), mode 0600.
+    /// Writes atomically (temp file + rename), mode 0600. On failure
+    /// nothing is left behind (the temporary file is removed).
     pub fn write(&self, dir: &Path) -> io::Result<()> {
+        self.write_to(dir, &rec_path(dir, self.uid))?;
+        self.write_name_link(dir);
+        Ok(())
+    }
+
+    fn write_to(&self, dir: &Path, dest: &Path) -> io::Result<()> {
         let tmp = dir.join(format!(".{}.rec.{}", self.uid, std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        {
+        let r = (|| {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -125,10 +148,81 @@ impl Record {
                 .open(&tmp)?;
             io::Write::write_all(&mut f, self.to_text().as_bytes())?;
             f.sync_all()?;
+            std::fs::rename(&tmp, dest)
+        })();
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, rec_path(dir, self.uid))?;
-        self.write_name_link(dir);
-        Ok(())
+        r
+    }
+
+    /// Moves the current record of `uid` (if any) to the old generations
+    /// (`old/<uid>.<generation>.rec`): its init is unpinned but may still
+    /// hold processes. Returns it.
+    pub fn retire(dir: &Path, uid: u32) -> io::Result<Option<Record>> {
+        let Some(rec) = Record::read(dir, uid)? else {
+            return Ok(None);
+        };
+        let old = old_dir(dir)?;
+        std::fs::rename(
+            rec_path(dir, uid),
+            old.join(format!("{uid}.{}.rec", rec.generation)),
+        )?;
+        Ok(Some(rec))
+    }
+
+    /// Records `self` as an old generation (a copy, before the record that
+    /// replaces it is written).
+    pub fn write_old(&self, dir: &Path) -> io::Result<()> {
+        let old = old_dir(dir)?;
+        self.write_to(
+            dir,
+            &old.join(format!("{}.{}.rec", self.uid, self.generation)),
+        )
+    }
+
+    /// Old generations of `uid` (every user with `None`), sorted by uid,
+    /// then generation (oldest first). Dead ones are included: callers
+    /// verify each and [`Record::remove_old`] the dead.
+    pub fn list_old(dir: &Path, uid: Option<u32>) -> io::Result<Vec<Record>> {
+        let old = dir.join(OLD_DIR);
+        let rd = match std::fs::read_dir(&old) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for e in rd {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            let Some((u, g)) = name
+                .strip_suffix(".rec")
+                .and_then(|n| n.split_once('.'))
+                .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u64>().ok()?)))
+            else {
+                continue;
+            };
+            if uid.is_some_and(|x| x != u) {
+                continue;
+            }
+            if let Some(r) = read_file(&old.join(&name))? {
+                if r.uid == u && r.generation == g {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.uid, r.generation));
+        Ok(out)
+    }
+
+    /// Forgets an old generation (its init is gone).
+    pub fn remove_old(&self, dir: &Path) -> io::Result<()> {
+        let p = dir
+            .join(OLD_DIR)
+            .join(format!("{}.{}.rec", self.uid, self.generation));
+        match std::fs::remove_file(p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     /// `names/<user>` -> `<uid>`: finds the record of a user by name without
@@ -167,6 +261,18 @@ impl Record {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
+    }
+
+    /// The generation a new cage of `uid` gets: one past every recorded
+    /// one, current or old (old generations stay recorded while alive).
+    pub fn next_generation(dir: &Path, uid: u32) -> io::Result<u64> {
+        let current = Record::read(dir, uid)?.map_or(0, |r| r.generation);
+        let old = Record::list_old(dir, Some(uid))?
+            .iter()
+            .map(|r| r.generation)
+            .max()
+            .unwrap_or(0);
+        Ok(current.max(old) + 1)
     }
 
     /// Every record, sorted by uid.

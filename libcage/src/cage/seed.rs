@@ -5,7 +5,6 @@
 //! same with 25 or 2000 host mounts. Host paths reach the cage only as
 //! detached clones opened beforehand ([`crate::apply::collect`]).
 
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -16,11 +15,11 @@ use rustix::mount::{
 };
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
 
-use crate::sys::process::{self, SigSet};
+use crate::sys::process;
 use crate::Error;
 
-use super::daemon;
-use super::join::{ns_inode_self, pin_daemon, start_time};
+use super::daemon::{self, Program, Spec};
+use super::join::{ns_inode, ns_inode_self, pin_daemon};
 use super::record::{field, Lock, Share};
 
 const NAME: &str = "cage-seed";
@@ -41,7 +40,7 @@ fn rec_path(run: &Path) -> PathBuf {
 
 impl Seed {
     /// The live seed, started when there is none (or its record is stale).
-    pub fn get(run: &Path) -> Result<Seed, Error> {
+    pub fn get(run: &Path, program: &Program) -> Result<Seed, Error> {
         let lock = Lock::acquire_file(&run.join("seed.lock"), Share::Exclusive)
             .map_err(|e| Error::sys("locking the seed", e))?;
         let held = |mut seed: Seed| -> Result<Seed, Error> {
@@ -53,15 +52,35 @@ impl Seed {
         if let Some(seed) = Seed::verify(run) {
             return held(seed);
         }
-        let pid = daemon::spawn("cage seed", || Ok(()), |w| main(w))?;
-        let start = start_time(pid).map_err(|e| Error::sys("reading the seed's start time", e))?;
-        let tmp = run.join(format!(".seed.rec.{}", std::process::id()));
-        std::fs::write(&tmp, format!("pid={pid}\nstart={start}\n"))
-            .and_then(|_| std::fs::rename(&tmp, rec_path(run)))
+        let spec = Spec {
+            what: "cage seed",
+            comm: NAME,
+            program,
+            argv: &[NAME],
+        };
+        let started = daemon::spawn(
+            &spec,
+            || Ok(()),
+            || shrink().map_err(|e| format!("cage seed: {e}")),
+        )?;
+        // Verified before it is recorded; any error drops `started`, which
+        // kills it.
+        let theirs = ns_inode(started.pid, "mnt")
+            .map_err(|e| Error::sys("reading the seed's mount namespace", e))?;
+        if theirs == ns_inode_self("mnt").map_err(|e| Error::sys("own mount namespace", e))? {
+            return Err(Error::Build(
+                "the cage seed kept our mount namespace".into(),
+            ));
+        }
+        write_record(run, started.pid, started.start)
             .map_err(|e| Error::sys("writing the seed record", e))?;
-        let seed =
-            Seed::verify(run).ok_or_else(|| Error::Build("the cage seed did not start".into()))?;
-        held(seed)
+        match started.commit() {
+            Ok(pidfd) => held(Seed { pidfd, _lock: None }),
+            Err(e) => {
+                let _ = std::fs::remove_file(rec_path(run));
+                Err(e)
+            }
+        }
     }
 
     /// The recorded seed if it is alive: same pid and start time (pinned
@@ -95,23 +114,19 @@ impl Seed {
     }
 }
 
-/// The seed process: a private mount namespace reduced to one tmpfs.
-fn main(w: File) -> ! {
-    let _ = rustix::process::setsid();
-    process::set_name(NAME);
-    let set = SigSet::new(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]);
-    let _ = process::set_mask(&set);
-    if let Err(e) = shrink() {
-        daemon::fail(w, format_args!("cage seed: {e}"));
+/// `seed.rec`, atomically (a temporary file renamed over it).
+fn write_record(run: &Path, pid: i32, start: u64) -> io::Result<()> {
+    let tmp = run.join(format!(".seed.rec.{}", std::process::id()));
+    let r = std::fs::write(&tmp, format!("pid={pid}\nstart={start}\n"))
+        .and_then(|_| std::fs::rename(&tmp, rec_path(run)));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    daemon::ready(w);
-    loop {
-        if let Ok(Some(_)) = process::wait_signal(&set, None) {
-            process::exit_now(0);
-        }
-    }
+    r
 }
 
+/// The seed child, before it becomes `cage-seed`: a private mount
+/// namespace reduced to one read-only tmpfs.
 fn shrink() -> io::Result<()> {
     // SAFETY: the seed is single-threaded (just forked) and does not pass
     // CLONE_FILES.

@@ -60,6 +60,11 @@ pub struct Settings {
     /// Pseudo-terminals one cage may hold at once (its devpts `max=`), so
     /// one cage cannot use up the host's ptys for every other.
     pub max_ptys: u32,
+    /// The cage init program (`cage-init`), exec'd as pid 1 of every cage.
+    pub init_program: PathBuf,
+    /// Live generations one user may have (the current one and old ones
+    /// still holding processes); past it the oldest are ended.
+    pub max_generations: u32,
 }
 
 /// The default `max_ptys`: plenty for shells, screen and tmux sessions.
@@ -105,6 +110,8 @@ impl Settings {
             userns: false,
             landlock: true,
             max_ptys: DEFAULT_MAX_PTYS,
+            init_program: PathBuf::from(paths::DEFAULT_INIT_PROGRAM),
+            max_generations: 3,
         }
     }
 }
@@ -200,11 +207,18 @@ impl Settings {
                     "max_ptys" => match e.value.parse::<u32>() {
                         Ok(v) if (1..=4096).contains(&v) => s.max_ptys = v,
                         _ => errors.push(bad("a number of ptys from 1 to 4096")),
+                    "init_program" => match absolute(&e.value) {
+                        Some(p) => s.init_program = p,
+                        None => errors.push(bad("an absolute path")),
+                    },
+                    "max_generations" => match e.value.parse::<u32>() {
+                        Ok(v) if v > 0 => s.max_generations = v,
+                        _ => errors.push(bad("a number of generations greater than 0")),
                     },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock or max_ptys"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations"),
                     )),
                 }
             }
@@ -270,11 +284,32 @@ mod tests {
         assert_eq!(s.proc, Hidepid::Invisible);
         assert!(s.persist);
         assert_eq!(s.skeleton, PathBuf::from("/usr/share/cage-skeleton"));
+        assert_eq!(s.init_program, PathBuf::from("/usr/lib/cage/cage-init"));
+        assert_eq!(s.max_generations, 3);
+    }
+
+    #[test]
+    fn max_generations_is_at_least_one() {
+        let errs: Vec<String> = Settings::parse(
+            Path::new("c.ini"),
+            "[cage]\nmax_generations = 0\ninit_program = cage-init\n",
+        )
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "c.ini:2: max_generations = 0: expected a number of generations greater than 0",
+                "c.ini:3: init_program = cage-init: expected an absolute path",
+            ]
+        );
     }
 
     #[test]
     fn parses_all_keys() {
-        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\n";
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\ninit_program = /opt/cage-init\nmax_generations = 5\n";
         let s = Settings::parse(Path::new("c.ini"), t).unwrap();
         assert_eq!(
             s,
@@ -288,6 +323,8 @@ mod tests {
                 userns: true,
                 landlock: false,
                 max_ptys: 16,
+                init_program: "/opt/cage-init".into(),
+                max_generations: 5,
             }
         );
     }
@@ -307,7 +344,7 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock or max_ptys",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations",
                 "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
                 "/etc/cage/cage.ini:8: unknown section [cgroup] (not supported by this version); expected [cage]",
             ]

@@ -261,3 +261,119 @@ pub fn become_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Exit status of a forked child whose body panicked.
+pub const CHILD_PANICKED: i32 = 70;
+
+/// Runs the body of a forked child and leaves with the status it returns:
+/// the child never returns into the caller's code (sshd's, suexec's). A
+/// panic is caught, logged to syslog with `what`, and ends the child with
+/// [`CHILD_PANICKED`].
+pub fn run_child(what: &str, body: impl FnOnce() -> i32) -> ! {
+    let code = guard_child(what, body);
+    exit_now(code)
+}
+
+/// For a forked child that goes on into the caller's code once `body`
+/// succeeded (the join child): a panic in `body` is caught, logged, and
+/// ends the child with [`CHILD_PANICKED`] instead of unwinding into the
+/// caller's stack.
+pub fn guard_child<T>(what: &str, body: impl FnOnce() -> T) -> T {
+    match crate::panic_guard::catch(body) {
+        Ok(v) => v,
+        Err(msg) => {
+            super::syslog::send(
+                super::syslog::Priority::Err,
+                &format!(
+                    "libcage: panic in the {what} child (pid {}): {msg}",
+                    std::process::id()
+                ),
+            );
+            exit_now(CHILD_PANICKED)
+        }
+    }
+}
+
+/// Writes `data` to descriptor `fd` (best effort), for a child reporting on
+/// a pipe it placed at a fixed number.
+pub fn write_fd(fd: RawFd, data: &[u8]) {
+    // SAFETY: write(2) reads `data.len()` bytes from a valid slice; an
+    // unusable descriptor only makes it fail.
+    let _ = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+}
+
+/// Replaces this process with the program open at `exe` (`execveat` with
+/// `AT_EMPTY_PATH`, so it works after `pivot_root` and from a root without
+/// the file), with `argv`, an empty environment, `fds[i]` as descriptor
+/// `3 + i` and every other descriptor above 2 closed. Returns only on
+/// failure; the descriptors are then already in place (`fds[0]` is 3).
+pub fn exec_program(
+    exe: std::os::fd::BorrowedFd<'_>,
+    argv: &[&str],
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> io::Error {
+    use std::os::fd::AsRawFd;
+    let args: Vec<std::ffi::CString> = match argv.iter().map(|a| super::cstring(a)).collect() {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let mut arg_ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    let env: [*const libc::c_char; 1] = [std::ptr::null()];
+    // Copy everything above the target numbers first, so placing one
+    // descriptor never closes another we still need.
+    let base = 3 + fds.len() as libc::c_int;
+    let dup_high = |fd: RawFd| -> io::Result<RawFd> {
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor we were lent; the copy is
+        // ours and is closed by close_fds_except or the exec.
+        cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, base) })
+    };
+    let exe_fd = match dup_high(exe.as_raw_fd()) {
+        Ok(fd) => fd,
+        Err(e) => return e,
+    };
+    let mut high = Vec::with_capacity(fds.len());
+    for fd in fds {
+        match dup_high(fd.as_raw_fd()) {
+            Ok(h) => high.push(h),
+            Err(e) => return e,
+        }
+    }
+    for (i, &h) in high.iter().enumerate() {
+        // SAFETY: dup2 onto a fixed number; the new descriptor has no
+        // FD_CLOEXEC, so the program inherits it.
+        if let Err(e) = cvt(unsafe { libc::dup2(h, 3 + i as libc::c_int) }) {
+            return e;
+        }
+    }
+    let mut keep: Vec<RawFd> = (3..base).collect();
+    keep.push(exe_fd);
+    close_fds_except(&keep);
+    // SAFETY: argv and envp are NULL-terminated arrays of valid C strings
+    // that outlive the call; an empty path with AT_EMPTY_PATH runs `exe_fd`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            exe_fd,
+            c"".as_ptr(),
+            arg_ptrs.as_ptr(),
+            env.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// Waits until the process behind `pidfd` has exited, at most `timeout_ms`.
+/// True when it has.
+pub fn wait_pidfd_exit(pidfd: std::os::fd::BorrowedFd<'_>, timeout_ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    rc == 1 && p.revents & libc::POLLIN != 0
+}
