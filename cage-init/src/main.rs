@@ -11,6 +11,12 @@
 //! - descriptor 4: the commit pipe. It waits for one byte `C`, sent once
 //!   the cage is recorded; end of file (the builder failed or died) makes
 //!   it leave, and a cage init that leaves takes its cage with it;
+//! - descriptors 5 and up, for an init only: the mount watch (a pipe with
+//!   one attribute byte per watched mount, the cage's mountinfo, the
+//!   mounts; see `libcage/src/apply/watch.rs`). The init then keeps
+//!   `CAP_SYS_ADMIN` and re-applies each mount's attributes recursively
+//!   whenever the cage's mount table changes, so mounts that propagate in
+//!   later are nosuid,nodev too;
 //! - then the init reaps orphans until it is unpinned (SIGTERM or SIGUSR1)
 //!   and its cage has been empty past a grace period; the seed waits for
 //!   SIGTERM, SIGINT or SIGHUP.
@@ -50,7 +56,12 @@ fn main(args: sys::Args) -> ! {
         ]),
         Role::Seed => sys::SigSet::of(&[sys::SIGTERM, sys::SIGINT, sys::SIGHUP]),
     };
-    if sys::drop_privileges().is_err() || sys::set_mask(&set).is_err() {
+    let mut spec = [0u8; state::MAX_WATCHED];
+    let watched = match role {
+        Role::Init => read_watch_spec(&mut spec),
+        Role::Seed => 0,
+    };
+    if sys::drop_privileges(watched > 0).is_err() || sys::set_mask(&set).is_err() {
         sys::exit(EXIT_USAGE)
     }
     if sys::write(REPORT_FD, b"R") != Ok(1) {
@@ -69,18 +80,101 @@ fn main(args: sys::Args) -> ! {
         sys::exit(EXIT_UNCOMMITTED)
     }
     match role {
-        Role::Init => init(&set),
+        Role::Init => init(&set, &spec[..watched]),
         Role::Seed => seed(&set),
     }
 }
 
-/// Pid 1 of a cage.
-fn init(set: &sys::SigSet) -> ! {
+/// Reads the mount watch spec (descriptor 5) into `buf`; returns how many
+/// mounts are watched (0 without a hand-over). A broken hand-over (a byte
+/// that is no attribute, more mounts than `buf` holds) is fatal: the build
+/// fails rather than leave a mount unwatched.
+fn read_watch_spec(buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            let mut extra = [0u8; 1];
+            match sys::read(state::SPEC_FD, &mut extra) {
+                Ok(0) => break,
+                Err(sys::EINTR) => continue,
+                _ => sys::exit(EXIT_USAGE),
+            }
+        }
+        match sys::read(state::SPEC_FD, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(sys::EINTR) => {}
+            Err(sys::EBADF) if n == 0 => return 0,
+            Err(_) => sys::exit(EXIT_USAGE),
+        }
+    }
+    sys::close(state::SPEC_FD);
+    if buf[..n].iter().any(|b| state::watch_attrs(*b).is_none()) {
+        sys::exit(EXIT_USAGE)
+    }
+    n
+}
+
+/// The mount ids of the cage's mount table, summarized; `None` when it
+/// cannot be read (then every change sweeps).
+fn mount_summary() -> Option<state::MountSummary> {
+    let mut scan = state::MountScan::default();
+    let mut buf = [0u8; 4096];
+    let mut off = 0u64;
+    loop {
+        match sys::pread(state::MOUNTINFO_FD, &mut buf, off) {
+            Ok(0) => return Some(scan.finish()),
+            Ok(n) => {
+                scan.feed(&buf[..n]);
+                off += n as u64;
+            }
+            Err(sys::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Re-applies every watched mount's attributes (to it and everything that
+/// propagated in below it). A mount the host took away answers an error:
+/// nothing to keep there.
+fn sweep(spec: &[u8]) {
+    for (i, b) in spec.iter().enumerate() {
+        if let Some(attrs) = state::watch_attrs(*b) {
+            let _ = sys::set_mount_attrs(state::FIRST_MOUNT_FD + i as i32, attrs);
+        }
+    }
+}
+
+/// Pid 1 of a cage: reaps, waits for unpin and, when it was handed mounts,
+/// keeps them nosuid,nodev as the mount table changes.
+fn init(set: &sys::SigSet, spec: &[u8]) -> ! {
+    let Ok(sigfd) = sys::signalfd(set) else {
+        sys::exit(EXIT_USAGE)
+    };
+    let mountinfo = (!spec.is_empty()).then_some(state::MOUNTINFO_FD);
+    let mut seen = mountinfo.and_then(|_| mount_summary());
+    // Anything that arrived between the clones and now.
+    sweep(spec);
     let mut s = state::Init::default();
     loop {
-        match sys::wait_signal(set, s.timeout_ms()) {
-            Ok(sig) => s.on_signal(sig, sys::now_ms(), &[sys::SIGTERM, sys::SIGUSR1]),
-            Err(sys::EAGAIN) | Err(sys::EINTR) => {}
+        match sys::wait_events(sigfd, mountinfo, s.timeout_ms()) {
+            Ok(ev) => {
+                // The kernel reports every change of the table, our own
+                // sweeps included: sweep only when mounts came or went.
+                if ev.mounts {
+                    let now = mount_summary();
+                    if now.is_none() || now != seen {
+                        sweep(spec);
+                    }
+                    seen = now;
+                }
+                if ev.signal {
+                    while let Some(sig) = sys::read_signal(sigfd) {
+                        s.on_signal(sig, sys::now_ms(), &[sys::SIGTERM, sys::SIGUSR1]);
+                    }
+                }
+            }
+            Err(sys::EINTR) => {}
             Err(_) => sys::sleep_ms(100),
         }
         while sys::reap_one() {}

@@ -12,7 +12,7 @@ pub type Errno = i32;
 
 pub const ESRCH: Errno = 3;
 pub const EINTR: Errno = 4;
-pub const EAGAIN: Errno = 11;
+pub const EBADF: Errno = 9;
 
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
@@ -23,6 +23,8 @@ pub const SIGCHLD: i32 = 17;
 const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
 const SYS_CLOSE: usize = 3;
+const SYS_POLL: usize = 7;
+const SYS_PREAD64: usize = 17;
 const SYS_RT_SIGPROCMASK: usize = 14;
 const SYS_NANOSLEEP: usize = 35;
 const SYS_WAIT4: usize = 61;
@@ -32,6 +34,8 @@ const SYS_RT_SIGTIMEDWAIT: usize = 128;
 const SYS_PRCTL: usize = 157;
 const SYS_CLOCK_GETTIME: usize = 228;
 const SYS_EXIT_GROUP: usize = 231;
+const SYS_SIGNALFD4: usize = 289;
+const SYS_MOUNT_SETATTR: usize = 442;
 
 const PR_SET_NAME: usize = 15;
 const PR_SET_NO_NEW_PRIVS: usize = 38;
@@ -39,6 +43,13 @@ const SIG_SETMASK: usize = 2;
 const WNOHANG: usize = 1;
 const CLOCK_MONOTONIC: usize = 1;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+const CAP_SYS_ADMIN_BIT: u32 = 1 << 21;
+const SFD_NONBLOCK: usize = 0o4000;
+const SFD_CLOEXEC: usize = 0o2000000;
+const AT_EMPTY_PATH: usize = 0x1000;
+const AT_RECURSIVE: usize = 0x8000;
+const POLLIN: i16 = 0x1;
+const POLLPRI: i16 = 0x2;
 /// The kernel's sigset_t: one bit per signal, 64 signals.
 const SIGSET_SIZE: usize = 8;
 
@@ -113,6 +124,15 @@ impl Args {
 /// # Safety
 /// The arguments must be valid for system call `n`.
 unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+    // SAFETY: the caller vouches for the arguments; the fifth is 0.
+    unsafe { syscall5(n, a, b, c, d, 0) }
+}
+
+/// System call `n` with up to five arguments (the sixth is 0).
+///
+/// # Safety
+/// The arguments must be valid for system call `n`.
+unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
     let ret: isize;
     // SAFETY: the `syscall` instruction clobbers only rax (result), rcx and
     // r11; the caller vouches for the arguments.
@@ -125,7 +145,7 @@ unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
             in("rdx") c,
             in("r10") d,
             // Calls such as prctl check that their unused arguments are 0.
-            in("r8") 0usize,
+            in("r8") e,
             in("r9") 0usize,
             lateout("rcx") _,
             lateout("r11") _,
@@ -157,6 +177,19 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
             buf.as_mut_ptr() as usize,
             buf.len(),
             0,
+        )
+    })
+}
+
+pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    // SAFETY: buf is a valid writable buffer of buf.len() bytes.
+    result(unsafe {
+        syscall4(
+            SYS_PREAD64,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            offset as usize,
         )
     })
 }
@@ -292,9 +325,11 @@ struct CapData {
 }
 
 /// no_new_privs, then no capability at all (effective, permitted,
-/// inheritable). libcage already did both before the exec; doing it again
-/// here makes the program safe however it is started.
-pub fn drop_privileges() -> Result<(), Errno> {
+/// inheritable) but, with `keep_admin`, `CAP_SYS_ADMIN` for the mount
+/// watch. libcage already did both before the exec; doing it again here
+/// makes the program safe however it is started.
+pub fn drop_privileges(keep_admin: bool) -> Result<(), Errno> {
+    let kept = if keep_admin { CAP_SYS_ADMIN_BIT } else { 0 };
     // SAFETY: integer arguments only.
     result(unsafe { syscall4(SYS_PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0) })?;
     let header = CapHeader {
@@ -303,8 +338,8 @@ pub fn drop_privileges() -> Result<(), Errno> {
     };
     let data = [
         CapData {
-            effective: 0,
-            permitted: 0,
+            effective: kept,
+            permitted: kept,
             inheritable: 0,
         },
         CapData {
@@ -324,6 +359,120 @@ pub fn drop_privileges() -> Result<(), Errno> {
         )
     })
     .map(|_| ())
+}
+
+/// A non-blocking signalfd for the (blocked) `set`.
+pub fn signalfd(set: &SigSet) -> Result<i32, Errno> {
+    // SAFETY: a valid 8-byte kernel sigset; -1 asks for a new descriptor.
+    result(unsafe {
+        syscall4(
+            SYS_SIGNALFD4,
+            -1isize as usize,
+            &set.0 as *const u64 as usize,
+            SIGSET_SIZE,
+            SFD_NONBLOCK | SFD_CLOEXEC,
+        )
+    })
+    .map(|fd| fd as i32)
+}
+
+/// The next pending signal of a signalfd, if any.
+pub fn read_signal(fd: i32) -> Option<i32> {
+    // struct signalfd_siginfo is 128 bytes; ssi_signo is its first u32.
+    let mut info = [0u8; 128];
+    match read(fd, &mut info) {
+        Ok(128) => Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32),
+        _ => None,
+    }
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+/// What [`wait_events`] saw.
+pub struct Events {
+    pub signal: bool,
+    pub mounts: bool,
+}
+
+/// Waits until `sigfd` is readable or the mount table behind `mountinfo`
+/// (when given) changed, at most `timeout_ms` when given.
+pub fn wait_events(
+    sigfd: i32,
+    mountinfo: Option<i32>,
+    timeout_ms: Option<u64>,
+) -> Result<Events, Errno> {
+    let mut fds = [
+        PollFd {
+            fd: sigfd,
+            events: POLLIN,
+            revents: 0,
+        },
+        PollFd {
+            // A negative descriptor is ignored by poll.
+            fd: mountinfo.unwrap_or(-1),
+            events: POLLPRI,
+            revents: 0,
+        },
+    ];
+    let timeout = timeout_ms.map_or(-1isize, |ms| ms.min(i32::MAX as u64) as isize);
+    // SAFETY: a valid array of two pollfd structures we own.
+    result(unsafe { syscall4(SYS_POLL, fds.as_mut_ptr() as usize, 2, timeout as usize, 0) })?;
+    Ok(Events {
+        signal: fds[0].revents != 0,
+        mounts: fds[1].revents != 0,
+    })
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets `attrs` on the mount behind `fd` and every mount below it.
+pub fn set_mount_attrs(fd: i32, attrs: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: an empty NUL-terminated path with AT_EMPTY_PATH names `fd`;
+    // a valid mount_attr of the size passed.
+    result(unsafe {
+        syscall5(
+            SYS_MOUNT_SETATTR,
+            fd as usize,
+            c"".as_ptr() as usize,
+            AT_EMPTY_PATH | AT_RECURSIVE,
+            &attr as *const MountAttr as usize,
+            core::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(|_| ())
+}
+
+/// `memset`, which the compiler calls to zero buffers; there is no libc.
+/// Volatile writes keep the compiler from turning this loop back into a
+/// call to itself.
+///
+/// # Safety
+/// `dest` must be valid for `n` bytes of writes.
+#[cfg(not(test))]
+#[no_mangle]
+pub unsafe extern "C" fn memset(dest: *mut u8, c: i32, n: usize) -> *mut u8 {
+    for i in 0..n {
+        // SAFETY: i < n and the caller vouches for n bytes at dest.
+        unsafe { core::ptr::write_volatile(dest.add(i), c as u8) };
+    }
+    dest
 }
 
 pub fn exit(code: i32) -> ! {

@@ -300,9 +300,11 @@ fn pin_skeleton(skeleton: &Path) -> io::Result<Option<std::fs::File>> {
 }
 
 /// Executes `plan`, then `pivot_root`s into it. On return the calling
-/// process's root and cwd are the cage's `/`, and the mount watcher runs.
+/// process's root and cwd are the cage's `/`; the returned [`watch::Watch`]
+/// holds the host mounts whose attributes the cage init keeps on mounts
+/// that propagate in later.
 /// `stage` is an empty directory of the (fresh) mount namespace to build in.
-pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyError> {
+pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<watch::Watch, ApplyError> {
     step(
         || "make / a recursive slave".into(),
         rmount::mount_change(
@@ -363,10 +365,9 @@ pub fn apply(plan: &Plan, sources: Sources, stage: &Path) -> Result<(), ApplyErr
             ),
         )?;
     }
-    step(
-        || "start the mount watcher".into(),
-        watch::start(std::mem::take(&mut tree.watch)),
-    )
+    Ok(watch::Watch {
+        mounts: std::mem::take(&mut tree.watch),
+    })
 }
 
 /// The skeleton directories to shadow so that every op finds its mount

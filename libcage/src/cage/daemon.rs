@@ -27,6 +27,7 @@ use crate::sys::process::{self, Fork};
 use crate::Error;
 
 use super::join::start_time;
+use crate::apply::watch::Watch;
 
 /// The dedicated program, opened on the host before any namespace change
 /// and executed from that descriptor.
@@ -123,7 +124,7 @@ pub struct Spec<'a> {
 pub fn spawn(
     spec: &Spec<'_>,
     prepare: impl FnOnce() -> Result<(), String>,
-    setup: impl FnOnce() -> Result<(), String>,
+    setup: impl FnOnce() -> Result<Watch, String>,
 ) -> Result<Started, Error> {
     let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
     let (r, w) = rustix::pipe::pipe_with(cloexec).map_err(|e| Error::sys("pipe", e))?;
@@ -209,13 +210,14 @@ fn alive(pidfd: &OwnedFd) -> bool {
     !process::wait_pidfd_exit(pidfd.as_fd(), 0)
 }
 
-/// The daemon child: `setup`, then no privileges, then the program. Returns
-/// an exit status only on failure.
+/// The daemon child: `setup`, then no privileges (but `CAP_SYS_ADMIN` for
+/// the mount watch, when there is one), then the program. Returns an exit
+/// status only on failure.
 fn daemon(
     spec: &Spec<'_>,
     mut w: File,
     commit_r: OwnedFd,
-    setup: impl FnOnce() -> Result<(), String>,
+    setup: impl FnOnce() -> Result<Watch, String>,
 ) -> i32 {
     let _ = rustix::process::setsid();
     process::set_name(spec.comm);
@@ -225,25 +227,53 @@ fn daemon(
             process::default_disposition(sig);
         }
     }
-    if let Err(e) = setup() {
-        let _ = writeln!(w, "E{e}");
-        return 1;
-    }
-    if let Err(e) = drop_privileges() {
+    let watch = match setup() {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = writeln!(w, "E{e}");
+            return 1;
+        }
+    };
+    let handed = match hand_over(watch) {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = writeln!(w, "Epreparing the mount watch: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = drop_privileges(!handed.is_empty()) {
         let _ = writeln!(w, "Edropping privileges: {e}");
         return 1;
     }
-    let err = process::exec_program(
-        spec.program.fd.as_fd(),
-        spec.argv,
-        &[w.as_fd(), commit_r.as_fd()],
-    );
+    let mut fds = vec![w.as_fd(), commit_r.as_fd()];
+    fds.extend(handed.iter().map(|fd| fd.as_fd()));
+    let err = process::exec_program(spec.program.fd.as_fd(), spec.argv, &fds);
     // The report pipe is descriptor 3 now.
     process::write_fd(
         3,
         format!("Eexecuting {}: {err}\n", spec.program.path.display()).as_bytes(),
     );
     1
+}
+
+/// The descriptors the program gets from number 5 on for the mount watch
+/// (see [`crate::apply::watch`]): the spec pipe, the cage's mountinfo, the
+/// mounts. None when nothing is watched (the seed).
+fn hand_over(watch: Watch) -> io::Result<Vec<OwnedFd>> {
+    if watch.mounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    // One byte a mount: far below a pipe's capacity, so this never blocks.
+    File::from(w).write_all(&watch.spec())?;
+    let mountinfo = rustix::fs::open(
+        "/proc/self/mountinfo",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut out = vec![r, mountinfo];
+    out.extend(watch.mounts.into_iter().map(|(fd, _)| fd));
+    Ok(out)
 }
 
 fn parse_report(what: &str, report: &str) -> Result<i32, Error> {
@@ -267,16 +297,24 @@ fn parse_report(what: &str, report: &str) -> Result<i32, Error> {
 }
 
 /// A daemon needs no privilege once set up: no_new_privs, then no
-/// capability (the program, root without capabilities, only waits and
-/// reaps; with no_new_privs the exec grants none back).
-fn drop_privileges() -> io::Result<()> {
+/// capability but, for a cage init that watches mounts, `CAP_SYS_ADMIN`
+/// (for `mount_setattr`). The program, root otherwise without capabilities,
+/// only waits, reaps and re-applies mount attributes; with no_new_privs the
+/// exec grants nothing back.
+fn drop_privileges(keep_admin: bool) -> io::Result<()> {
+    use rustix::thread::CapabilitySet;
     rustix::thread::set_no_new_privs(true)?;
-    let empty = rustix::thread::CapabilitySets {
-        effective: rustix::thread::CapabilitySet::empty(),
-        permitted: rustix::thread::CapabilitySet::empty(),
-        inheritable: rustix::thread::CapabilitySet::empty(),
+    let kept = if keep_admin {
+        CapabilitySet::SYS_ADMIN
+    } else {
+        CapabilitySet::empty()
     };
-    rustix::thread::set_capabilities(None, empty)?;
+    let sets = rustix::thread::CapabilitySets {
+        effective: kept,
+        permitted: kept,
+        inheritable: CapabilitySet::empty(),
+    };
+    rustix::thread::set_capabilities(None, sets)?;
     Ok(())
 }
 
@@ -321,7 +359,7 @@ mod tests {
             argv: &["sh", "-c", "exit 0"],
         };
         // The intermediate child panics.
-        let e = spawn(&spec, || panic!("prepare broke"), || Ok(()))
+        let e = spawn(&spec, || panic!("prepare broke"), || Ok(Watch::default()))
             .err()
             .unwrap();
         assert_eq!(
@@ -342,7 +380,9 @@ mod tests {
             .unwrap();
         assert_eq!(e.to_string(), "cannot build cage: no skeleton");
         // The program runs but never reports ready.
-        let e = spawn(&spec, || Ok(()), || Ok(())).err().unwrap();
+        let e = spawn(&spec, || Ok(()), || Ok(Watch::default()))
+            .err()
+            .unwrap();
         assert_eq!(
             e.to_string(),
             "cannot build cage: test daemon exited before it was ready"
@@ -363,7 +403,7 @@ mod tests {
             program: &program,
             argv: &["sh", "-c", STAND_IN],
         };
-        let started = spawn(&spec, || Ok(()), || Ok(())).unwrap();
+        let started = spawn(&spec, || Ok(()), || Ok(Watch::default())).unwrap();
         let pid = started.pid;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         assert!(cmdline.starts_with(b"sh\0-c\0printf sh-daemon"));
@@ -376,7 +416,7 @@ mod tests {
         drop(started);
         assert!(gone(pid), "dropping an uncommitted daemon kills it");
 
-        let started = spawn(&spec, || Ok(()), || Ok(())).unwrap();
+        let started = spawn(&spec, || Ok(()), || Ok(Watch::default())).unwrap();
         let pid = started.pid;
         let pidfd = started.commit().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));

@@ -21,6 +21,7 @@ use crate::Error;
 use super::daemon::{self, Program, Spec};
 use super::join::{ns_inode, ns_inode_self, pin_daemon};
 use super::record::{field, Lock, Share};
+use crate::apply::watch::Watch;
 
 const NAME: &str = "cage-seed";
 
@@ -61,7 +62,11 @@ impl Seed {
         let started = daemon::spawn(
             &spec,
             || Ok(()),
-            || shrink().map_err(|e| format!("cage seed: {e}")),
+            || {
+                shrink()
+                    .map(|()| Watch::default())
+                    .map_err(|e| format!("cage seed: {e}"))
+            },
         )?;
         // Verified before it is recorded; any error drops `started`, which
         // kills it.

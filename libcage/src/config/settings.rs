@@ -207,6 +207,7 @@ impl Settings {
                     "max_ptys" => match e.value.parse::<u32>() {
                         Ok(v) if (1..=4096).contains(&v) => s.max_ptys = v,
                         _ => errors.push(bad("a number of ptys from 1 to 4096")),
+                    },
                     "init_program" => match absolute(&e.value) {
                         Some(p) => s.init_program = p,
                         None => errors.push(bad("an absolute path")),

@@ -1,5 +1,4 @@
-//! The one mount-API call rustix lacks, `mount_setattr(2)`, and the
-//! descriptor-table split the mount watcher needs.
+//! The one mount-API call rustix lacks, `mount_setattr(2)`.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -75,16 +74,4 @@ pub fn set_propagation(fd: BorrowedFd<'_>, propagation: u64, recursive: bool) ->
         },
         recursive,
     )
-}
-
-/// Gives the calling thread a private copy of the process's descriptor
-/// table (`unshare(CLONE_FILES)`): descriptors the other threads close
-/// afterwards stay open here, and descriptors this thread opens or closes
-/// are invisible to them.
-pub fn unshare_fd_table() -> io::Result<()> {
-    // SAFETY: only the calling thread's table changes; the caller (the
-    // mount watcher) uses no descriptor that another thread opens later,
-    // and the other threads use none of the ones it keeps.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES) }
-        .map_err(io::Error::from)
 }
