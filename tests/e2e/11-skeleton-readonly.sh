@@ -96,7 +96,8 @@ if ! command -v strace >/dev/null; then
     finish
 fi
 ana_uid=$(id -u ana)
-inits() { pgrep -x cage-init | sort; }
+# Live cage inits (an exited one is a zombie until pid 1 reaps it).
+inits() { ps -eo pid=,stat=,comm= | awk '$3 == "cage-init" && $2 !~ /^Z/ {print $1}' | sort; }
 # Unpinned inits leave once their cages are empty (after a grace period).
 for i in $(seq 60); do [ -z "$(inits)" ] && break; sleep 0.2; done
 inits_before=$(inits)
