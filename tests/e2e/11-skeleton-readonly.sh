@@ -103,10 +103,13 @@ for i in $(seq 60); do [ -z "$(inits)" ] && break; sleep 0.2; done
 inits_before=$(inits)
 new_inits() { comm -13 <(echo "$inits_before") <(inits) | grep -c .; }
 SYSCALLS="open_tree move_mount fsopen fsconfig fsmount mount_setattr mkdirat openat openat2 symlinkat"
+# Ends ana's cage (and any init this test started that has no record), so
+# that the next run builds again.
 kill_cage() {
     local pid
-    pid=$(sed -n 's/^pid=//p' "/run/cage/$ana_uid.rec" 2>/dev/null)
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    for pid in $(sed -n 's/^pid=//p' "/run/cage/$ana_uid.rec" 2>/dev/null) $(comm -13 <(echo "$inits_before") <(inits)); do
+        kill -KILL "$pid" 2>/dev/null
+    done
     rm -f "/run/cage/$ana_uid.rec"
     for i in $(seq 50); do [ "$(new_inits)" = 0 ] && break; sleep 0.1; done
 }
