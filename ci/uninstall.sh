@@ -20,7 +20,8 @@ rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
     "/usr/lib/$arch/security/pam_cage.so"
 ldconfig
 rm -rf /usr/share/cage-skeleton /usr/share/cage-skeleton.new /usr/share/cage-skeleton.old.* \
-    /usr/share/cage-skeleton.lock /usr/share/cage-skeleton.cache
+    /usr/share/cage-skeleton.lock /usr/share/cage-skeleton.cache \
+    /usr/share/cage-skeleton.pin /usr/share/cage-skeleton.trash.*
 if [ "${1:-}" = --purge ]; then
     rm -rf /etc/cage /var/lib/cage
 fi

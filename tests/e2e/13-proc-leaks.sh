@@ -19,7 +19,7 @@ amy_uid=$(id -u cageleakamy)
 
 # bob (uncaged) holds a key in a session keyring while the test runs.
 setpriv --reuid="$BOB_UID" --regid="$(id -g $BOB)" --clear-groups \
-    keyctl session - sh -c "keyctl add user cageleakbob-key secret @s >/dev/null; exec sleep 120" &
+    keyctl session - sh -c "keyctl add user cageleakbob-key secret @s >/dev/null; exec sleep 120" >/dev/null 2>&1 &
 bob_pid=$!
 cleanup_add "kill $bob_pid"
 for i in $(seq 50); do grep -q "^ *$BOB_UID:" /proc/key-users && break; sleep 0.1; done

@@ -330,7 +330,8 @@ mod tests {
         assert!(open.starts_with(named), "{why}");
         // The path itself may be writable; only what lies above counts.
         assert_eq!(check_host_ancestors(Path::new("/usr/lib")), None);
-        assert_eq!(check_host_ancestors(Path::new("/nonexistent/a/b")), None);
+        let absent = format!("/cage-absent-{}/a/b", std::process::id());
+        assert_eq!(check_host_ancestors(Path::new(&absent)), None);
         let f = base.join("cage.mp");
         std::fs::write(&f, format!("/usr/lib\n{}/sub/x\n", open.display())).unwrap();
         let errs = MountPoints::load(&f).unwrap_err();
