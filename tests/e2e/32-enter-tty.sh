@@ -64,12 +64,12 @@ python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/transcript" \
     "send:$CA enter alice -- python3 $H/notty.py </dev/null >$T_TMP/notty.out 2>&1; echo RC\$((40+2))\\r" \
     'wait:RC42' \
     "send:$CA enter alice -- python3 $H/inject.py cmd $T_TMP/proof-cmd\\r" \
-    'wait:INJECTOR cmd finished' \
+    'wait:INJECTOR cmd finished' 'wait:ADMIN# ' \
     'send:echo AFTER$((1+1))\r' 'wait:AFTER2' 'sleep:1' \
     "send:true | $CA enter alice -- python3 $H/inject.py mixed $T_TMP/proof-mixed\\r" \
-    'wait:INJECTOR mixed finished' \
+    'wait:INJECTOR mixed finished' 'wait:ADMIN# ' \
     'send:echo AFTER$((2+2))\r' 'wait:AFTER4' 'sleep:1' \
-    "send:$CA enter alice\\r" \
+    "send:$CA enter alice\\r" 'sleep:1' \
     'send:id -un; tty; echo IN$((3+3))\r' 'wait:IN6' \
     "send:setsid -f sh -c 'trap \"\" HUP; cat >$H/stolen 2>/dev/null'\\r" \
     'send:echo RD$((4+4))\r' 'wait:RD8' \

@@ -552,16 +552,17 @@ mod tests {
             );
             // A configuration directory that is not there fails closed,
             // whoever asks.
+            let missing = c"/nonexistent-libcage-test-config";
             assert_eq!(
-                cage_enter_at(c"/nonexistent".as_ptr(), 1000, 1000, 0),
+                cage_enter_at(missing.as_ptr(), 1000, 1000, 0),
                 CAGE_ERR_CONFIG as c_int
             );
             assert_eq!(
-                cage_enter_at(c"/nonexistent".as_ptr(), 0, 0, 0),
+                cage_enter_at(missing.as_ptr(), 0, 0, 0),
                 CAGE_ERR_CONFIG as c_int
             );
             assert_eq!(
-                cage_user_enabled_at(c"/nonexistent".as_ptr(), 0),
+                cage_user_enabled_at(missing.as_ptr(), 0),
                 CAGE_ERR_CONFIG as c_int
             );
             assert_eq!(

@@ -1,14 +1,20 @@
 //! Entry-time restrictions (DESIGN.md "Process model"):
 //!
-//! - a Landlock domain at every entry, whatever the kernel's Landlock ABI:
-//!   a process in a domain cannot ptrace, `pidfd_getfd`, `process_vm_*` or
-//!   read `/proc/PID/mem` of a process outside it (Landlock's implicit
-//!   ptrace restriction), so a pidfd of an uncaged peer (`SO_PEERPIDFD`)
-//!   gives the cage nothing. From ABI 6 the same domain also scopes abstract
-//!   unix sockets to the cage;
+//! - a Landlock domain at every entry where the kernel has Landlock scoping
+//!   (ABI 6): it scopes abstract unix sockets to the cage, and, being a
+//!   domain, makes Landlock refuse ptrace-class access (`ptrace`,
+//!   `pidfd_getfd`, `process_vm_*`, `/proc/PID/mem`) from inside to any
+//!   process outside it, so a pidfd of an uncaged peer (`SO_PEERPIDFD`)
+//!   gives the cage nothing;
 //! - a seccomp filter that denies creating user namespaces, and, where no
-//!   Landlock domain could be applied (no Landlock in the kernel, or
-//!   `landlock = no`), the ptrace-class calls themselves.
+//!   domain was applied (an older kernel, or `landlock = no`), the
+//!   ptrace-class calls themselves.
+//!
+//! Below ABI 6 no domain is used: a ruleset must handle something
+//! (ENOMSG otherwise), and the only rights there are filesystem rights,
+//! whose domains also refuse every cross-directory rename or link
+//! (`LANDLOCK_ACCESS_FS_REFER` is denied by default) and every mount, or
+//! network rights, which would refuse TCP.
 
 use std::io;
 
@@ -21,8 +27,6 @@ compile_error!(
 );
 
 const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-/// `LANDLOCK_ACCESS_FS_MAKE_BLOCK` (ABI 1): creating block device nodes.
-const LANDLOCK_ACCESS_FS_MAKE_BLOCK: u64 = 1 << 11;
 const LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 
 #[repr(C)]
@@ -47,43 +51,29 @@ pub fn landlock_abi() -> i64 {
     v.max(0)
 }
 
-/// What a Landlock domain applied at entry restricts.
+/// Whether an entry got a Landlock domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Domain {
-    /// No Landlock in this kernel: nothing was applied.
+    /// The kernel has no Landlock scoping (ABI < 6): nothing was applied.
     Unavailable,
-    /// A domain (ptrace-class access to processes outside it is refused).
-    Ptrace,
-    /// A domain that also scopes abstract unix sockets (ABI 6 and later).
-    PtraceAndAbstractSockets,
+    /// A domain scoping abstract unix sockets; ptrace-class access to
+    /// processes outside it is refused.
+    Scoped,
 }
 
-/// Puts this thread (and its future children) in a new Landlock domain.
-///
-/// The ruleset handles only `MAKE_BLOCK` with no rule, which refuses
-/// nothing an unprivileged user could do anyway (creating block devices
-/// needs `CAP_MKNOD`, and every cage mount is `nodev`); being in a domain
-/// is what matters: Landlock then refuses ptrace-class access from inside
-/// to any process outside the domain. From ABI 6 the same ruleset scopes
-/// abstract unix sockets. One domain per entry, so the rulesets nest
-/// harmlessly when an entry happens inside another.
+/// Puts this thread (and its future children) in a new Landlock domain
+/// that handles no filesystem or network right, only the abstract unix
+/// socket scope (ABI 6 and later). One domain per entry, so the domains
+/// nest harmlessly when an entry happens inside another.
 pub fn landlock_domain() -> io::Result<Domain> {
-    let abi = landlock_abi();
-    if abi < 1 {
+    if landlock_abi() < 6 {
         return Ok(Domain::Unavailable);
     }
-    let scoped = abi >= 6;
     let attr = RulesetAttr {
-        handled_access_fs: LANDLOCK_ACCESS_FS_MAKE_BLOCK,
+        handled_access_fs: 0,
         handled_access_net: 0,
-        scoped: if scoped {
-            LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
-        } else {
-            0
-        },
+        scoped: LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET,
     };
-    // Older kernels take the larger struct as long as the fields they do
-    // not know are zero (copy_struct_from_user).
     // SAFETY: attr is a valid landlock_ruleset_attr of the size passed.
     let fd = unsafe {
         libc::syscall(
@@ -105,11 +95,7 @@ pub fn landlock_domain() -> io::Result<Domain> {
     if rc < 0 {
         return Err(err);
     }
-    Ok(if scoped {
-        Domain::PtraceAndAbstractSockets
-    } else {
-        Domain::Ptrace
-    })
+    Ok(Domain::Scoped)
 }
 
 /// The system call numbers the filter needs, for one ABI.
