@@ -52,8 +52,10 @@ except OSError as e:
     print("ctty no errno", e.errno)
 print("own session", os.getsid(0) == os.getpid())
 PY
+# Fires once the login shell is gone, i.e. after `enter` returned.
 cat >"$H/.profile" <<PROFILE
-( trap '' HUP; sleep 3; python3 $H/inject.py profile $T_TMP/proof-profile ) &
+( trap '' HUP; while kill -0 \$\$ 2>/dev/null; do sleep 0.2; done; sleep 1
+  python3 $H/inject.py profile $T_TMP/proof-profile ) &
 PROFILE
 chown alice: "$H/inject.py" "$H/notty.py" "$H/.profile"
 rm -f "$H/.bash_profile" "$H/.bash_login"
@@ -71,17 +73,17 @@ python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/transcript" \
     'send:echo AFTER$((2+2))\r' 'wait:AFTER4' 'sleep:1' \
     "send:$CA enter alice\\r" 'sleep:1' \
     'send:id -un; tty; echo IN$((3+3))\r' 'wait:IN6' \
-    "send:setsid -f sh -c 'trap \"\" HUP; cat >$H/stolen 2>/dev/null'\\r" \
-    'send:echo RD$((4+4))\r' 'wait:RD8' \
     'send:sleep 30\r' 'sleep:0.5' 'send:\x03' \
     'send:echo INT$((5+5))\r' 'wait:INT10' \
-    'send:exit\r' 'wait:ADMIN# ' \
+    "send:setsid -f sh -c 'trap \"\" HUP; sleep 2; exec cat >$H/stolen 2>/dev/null'; exit\\r" \
+    'wait:ADMIN# ' 'sleep:3' \
     'send:echo secret-typed-$((6+6))\r' 'wait:secret-typed-12' \
     'send:echo two-$((7+7)) secret-typed\r' 'wait:two-14' \
-    'sleep:5' \
+    'sleep:2' \
     'send:echo END$((8+8))\r' 'wait:END16' 'sleep:1' \
     2>"$T_TMP/driver.err"
 rc=$?
+[ "$rc" = 0 ] || tr -d '\r' <"$T_TMP/transcript" | sed 's/^/    | /'
 check_eq "the driver saw every expected output ($(cat "$T_TMP/driver.err"))" "0" "$rc"
 transcript=$(tr -d '\r' <"$T_TMP/transcript")
 

@@ -353,6 +353,9 @@ pub unsafe extern "C" fn cage_user_enabled_at(
 ) -> c_int {
     boundary::run("cage_user_enabled_at", |call: &mut Call| {
         call.about(format!("uid {uid}"));
+        if uid == libc::uid_t::MAX {
+            return Err(Failure::invalid("uid is (uid_t)-1"));
+        }
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let config = unsafe { config_arg(config_dir) }?;
         user_enabled(&config, uid)

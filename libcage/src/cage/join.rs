@@ -323,7 +323,8 @@ impl Live {
                     drop(self);
                     let relay = master.map(|master| supervise::Relay {
                         master,
-                        input: ttys[0],
+                        // A background job leaves the terminal alone.
+                        input: ttys[0] && pty::in_foreground(pty::std_fd(0)),
                         output: [1, 2, 0]
                             .into_iter()
                             .find(|&n| ttys[n as usize])

@@ -34,6 +34,13 @@ pub fn std_ttys() -> [bool; 3] {
     [0, 1, 2].map(|n| rustix::termios::isatty(fd(n)))
 }
 
+/// True when this process is in the foreground process group of the
+/// terminal on `fd` (a background job must neither read it nor change its
+/// mode).
+pub fn in_foreground(fd: BorrowedFd<'_>) -> bool {
+    rustix::termios::tcgetpgrp(fd).is_ok_and(|p| p == rustix::process::getpgrp())
+}
+
 /// Borrows standard descriptor `n` (0, 1 or 2).
 pub fn std_fd(n: RawFd) -> BorrowedFd<'static> {
     debug_assert!((0..3).contains(&n));
