@@ -16,11 +16,16 @@ cargo build --workspace --release --quiet
 cargo build --release --quiet --manifest-path cage-init/Cargo.toml --target-dir target
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 
+# Installed stripped (the release profile keeps debug=1 for tests and
+# backtraces): about 0.7 MB per .so instead of 10 MB, cage-admin 1.9 MB
+# instead of 16 MB. --strip-unneeded keeps the dynamic symbols.
 install -D -m 755 target/release/cage-admin /usr/sbin/cage-admin
 install -D -m 755 target/release/cage-init /usr/lib/cage/cage-init
 install -D -m 644 target/release/libcage.so "/usr/lib/$arch/libcage.so"
 install -D -m 644 include/libcage.h /usr/include/libcage.h
 install -D -m 644 target/release/libpam_cage.so "/usr/lib/$arch/security/pam_cage.so"
+strip --strip-unneeded --remove-section=.comment /usr/sbin/cage-admin \
+    "/usr/lib/$arch/libcage.so" "/usr/lib/$arch/security/pam_cage.so"
 ldconfig
 
 install -d -m 755 /etc/cage /etc/cage/conf.d /etc/cage/exclude /etc/cage/custom.etc

@@ -28,6 +28,29 @@
 #define CAGE_ENTER_CHILDREN_ONLY 1
 
 /**
+ * `cage_enter*` flag: the caller goes on running its own code in the cage
+ * without `exec` (a PHP-FPM worker, an mpm-itk child). Close-on-exec does
+ * not protect it, so every directory and `O_PATH` descriptor it holds is
+ * refused (`CAGE_ERR_LEAKED_FD`), whatever its flags.
+ */
+#define CAGE_ENTER_IN_PROCESS 2
+
+/**
+ * `cage_enter*` flag, default mode only: when any of fds 0-2 is a
+ * terminal, the child gets a fresh pty of the cage as its controlling
+ * terminal on those descriptors, and the supervisor relays it to the
+ * caller's terminal (raw mode while the child runs, window size
+ * followed), as `su --pty` and sudo's `use_pty` do. The caller's
+ * terminal is read only until the child exits, so nothing the user
+ * leaves behind can read or inject what is typed afterwards. Without
+ * this flag the child still gets a session of its own (`setsid`, no
+ * controlling terminal, so no `TIOCSTI` into the caller's terminal), but
+ * keeps fds 0-2 as they are: a caller whose descriptors may be a
+ * terminal should pass this flag or point them elsewhere.
+ */
+#define CAGE_ENTER_PTY 4
+
+/**
  * Result codes of the `cage_*` functions, which return them as `int`:
  * `CAGE_OK`, `CAGE_NOT_CAGED`, or a negative `CAGE_ERR_*` on failure.
  */
@@ -73,7 +96,12 @@ typedef enum cage_result {
    */
   CAGE_ERR_PERM = -8,
   /**
-   * The caller holds an inheritable directory descriptor (an escape).
+   * The caller holds a descriptor that leads outside the cage: an
+   * inheritable directory or `O_PATH` descriptor (any descriptor of
+   * either kind with `CAGE_ENTER_IN_PROCESS`), or, kept across exec from
+   * fd 3 up, a file open for reading, a block device or a character
+   * device other than a terminal or `/dev/null`-like memory device.
+   * `cage_last_error` names the descriptor and its path.
    */
   CAGE_ERR_LEAKED_FD = -9,
   /**
@@ -98,14 +126,19 @@ extern "C" {
  * By default this returns `CAGE_OK` in a new child inside the cage's PID
  * namespace, while the original process stays outside as a transparent
  * supervisor: it forwards signals and exits with the child's status (or
- * dies by the same signal). The child gets `PR_SET_PDEATHSIG(SIGKILL)`;
+ * dies by the same signal). The child is the leader of a new session
+ * (`setsid`): it has no controlling terminal, and the caller's terminal
+ * never becomes one of the user's (see `CAGE_ENTER_PTY`). The child gets `PR_SET_PDEATHSIG(SIGKILL)`;
  * the kernel clears that setting when the child changes its uid or gid,
  * so after `setuid` re-arm it and check that the supervisor still lives:
  * `prctl(PR_SET_PDEATHSIG, SIGKILL); if (getppid() != 0) _exit(1);`
  * (the supervisor is outside the cage, so `getppid()` is 0 while it
  * lives). With `CAGE_ENTER_CHILDREN_ONLY` the calling process joins the
  * cage itself and only its future children are born in the cage's PID
- * namespace.
+ * namespace; the caller must then start the user's processes in a new
+ * session (`setsid`) or on a pty of their own, never on its terminal.
+ *
+ * Descriptors: see `CAGE_ERR_LEAKED_FD` and `CAGE_ENTER_IN_PROCESS`.
  *
  * Returns `CAGE_OK`, `CAGE_NOT_CAGED` (nothing changed) or a negative
  * `CAGE_ERR_*` code; on failure do not run the user's code.
@@ -128,7 +161,8 @@ int cage_user_enabled(uid_t uid);
 
 /**
  * As `cage_enter`, with the configuration read from `config_dir` (an
- * absolute path) instead of `/etc/cage`.
+ * absolute path) instead of `/etc/cage`. A `config_dir` that does not
+ * exist or is not a directory is `CAGE_ERR_CONFIG` (never "not caged").
  *
  * # Safety
  * `config_dir` is NULL or a NUL-terminated string.
@@ -144,7 +178,8 @@ int cage_enter_at(const char *config_dir, uid_t uid, gid_t gid, unsigned int fla
 int cage_enter_user_at(const char *config_dir, const char *name, unsigned int flags);
 
 /**
- * As `cage_user_enabled`, with the configuration read from `config_dir`.
+ * As `cage_user_enabled`, with the configuration read from `config_dir`
+ * (`CAGE_ERR_CONFIG` when it does not exist).
  *
  * # Safety
  * `config_dir` is NULL or a NUL-terminated string.

@@ -4,7 +4,7 @@ use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use libcage::cage::{self, Mode, Outcome, Request, Who};
+use libcage::cage::{self, Mode, Outcome, Request, Terminal, Who};
 use libcage::identity::Nss;
 use serde_json::json;
 
@@ -48,6 +48,10 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
         mode: Mode::Supervise,
         service: "cage-admin",
         min_uid: None,
+        in_process: false,
+        // The admin's terminal never reaches the user: a fresh pty of the
+        // cage, relayed by the supervisor (plain pipes stay pipes).
+        terminal: Terminal::Relay,
     };
     match cage::enter(&req) {
         Ok(Outcome::Entered(_)) => {}
@@ -98,6 +102,9 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
     } else {
         std::path::Path::new("/")
     });
+    // Nothing of the admin's but fds 0-2 (already the pty where they were
+    // a terminal) reaches the user's program.
+    libcage::sys::process::close_fds_except(&[]);
     let err = c.exec();
     eprintln!(
         "cage-admin: cannot run {}: {err}",

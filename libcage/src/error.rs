@@ -40,8 +40,10 @@ pub enum Error {
     Sys { what: String, err: io::Error },
     /// Not running with root privileges.
     Perm(String),
-    /// The caller holds an inheritable directory fd: an escape from any chroot.
-    LeakedFd(i32),
+    /// The caller holds a descriptor that leads outside the cage (an
+    /// inheritable directory, an `O_PATH` descriptor, a readable host file;
+    /// see `sys::process::fd_verdict`). `what` names it and its path.
+    LeakedFd { fd: i32, what: String },
     /// A user-controlled path was refused (symlink, wrong owner, wrong type).
     Hostile { path: String, reason: String },
 }
@@ -65,7 +67,7 @@ impl Error {
             Error::Join(_) => code::JOIN,
             Error::Sys { .. } => code::SYSTEM,
             Error::Perm(_) => code::PERM,
-            Error::LeakedFd(_) => code::LEAKED_FD,
+            Error::LeakedFd { .. } => code::LEAKED_FD,
             Error::Hostile { .. } => code::HOSTILE_PATH,
         }
     }
@@ -86,15 +88,18 @@ impl fmt::Display for Error {
             }
             Error::NoUser(u) => write!(f, "no such user: {u}"),
             Error::Threads(n) => {
-                write!(f, "process has {n} threads; entering a cage needs a single-threaded process")
+                write!(
+                    f,
+                    "process has {n} threads; entering a cage needs a single-threaded process"
+                )
             }
             Error::Build(m) => write!(f, "cannot build cage: {m}"),
             Error::Join(m) => write!(f, "cannot join cage: {m}"),
             Error::Sys { what, err } => write!(f, "{what}: {err}"),
             Error::Perm(m) => write!(f, "permission denied: {m}"),
-            Error::LeakedFd(fd) => write!(
+            Error::LeakedFd { fd, what } => write!(
                 f,
-                "file descriptor {fd} is an inheritable directory outside the cage; refusing to enter"
+                "file descriptor {fd} ({what}) leads outside the cage; refusing to enter"
             ),
             Error::Hostile { path, reason } => write!(f, "refusing {path}: {reason}"),
         }
@@ -116,7 +121,7 @@ pub fn describe(code: i32) -> &'static str {
         code::JOIN => "cannot join cage",
         code::SYSTEM => "system call failed",
         code::PERM => "permission denied",
-        code::LEAKED_FD => "inheritable directory descriptor open",
+        code::LEAKED_FD => "descriptor open that leads outside the cage",
         code::PANIC => "internal error",
         code::HOSTILE_PATH => "unsafe user path refused",
         _ => "unknown error",

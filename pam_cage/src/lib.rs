@@ -150,6 +150,10 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
         mode: Mode::ChildrenOnly,
         service: tag,
         min_uid: args.min_uid,
+        in_process: false,
+        // Unused in children-only mode: the PAM application (su, sshd)
+        // gives the user's processes their session and terminal.
+        terminal: libcage::cage::Terminal::Detach,
     };
     // The core logs the entry line and any failure, naming the user.
     match cage::enter(&req) {

@@ -111,8 +111,8 @@ int main(int argc, char **argv) {
     check_last_contains("not an absolute path");
     CHECK_RC(cage_enter_at(conf, caged_uid, caged_gid, 0x80), CAGE_ERR_INVALID);
     check_last_contains("unknown flags 0x80");
-    CHECK_RC(cage_enter_user_at(conf, caged, 0x6), CAGE_ERR_INVALID);
-    check_last_contains("unknown flags 0x6");
+    CHECK_RC(cage_enter_user_at(conf, caged, 0x18), CAGE_ERR_INVALID);
+    check_last_contains("unknown flags 0x18");
     CHECK_RC(cage_enter_at(conf, (uid_t)-1, caged_gid, 0), CAGE_ERR_INVALID);
     check_last_contains("uid is (uid_t)-1");
     CHECK_RC(cage_enter(caged_uid, (gid_t)-1, 0), CAGE_ERR_INVALID);

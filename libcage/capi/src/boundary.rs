@@ -26,6 +26,15 @@ impl Failure {
         }
     }
 
+    /// Configuration given by the caller is unusable.
+    pub fn config(msg: impl Into<String>) -> Failure {
+        Failure {
+            code: code::CONFIG,
+            msg: format!("configuration error: {}", msg.into()),
+            logged: false,
+        }
+    }
+
     /// A core error that the core has logged itself.
     pub fn logged(e: libcage::Error) -> Failure {
         Failure {

@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_int, c_uint, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use libcage::cage::{self, Mode, Outcome, Request, Who};
+use libcage::cage::{self, Mode, Outcome, Request, Terminal, Who};
 use libcage::config::ConfigDir;
 use libcage::error::code;
 use libcage::policy::Decision;
@@ -27,6 +27,25 @@ pub const CAGE_ABI_VERSION: c_uint = 1;
 /// cage's mount and IPC namespaces and the children it forks afterwards are
 /// born in the cage's PID namespace; no supervisor is created.
 pub const CAGE_ENTER_CHILDREN_ONLY: c_uint = 1;
+
+/// `cage_enter*` flag: the caller goes on running its own code in the cage
+/// without `exec` (a PHP-FPM worker, an mpm-itk child). Close-on-exec does
+/// not protect it, so every directory and `O_PATH` descriptor it holds is
+/// refused (`CAGE_ERR_LEAKED_FD`), whatever its flags.
+pub const CAGE_ENTER_IN_PROCESS: c_uint = 2;
+
+/// `cage_enter*` flag, default mode only: when any of fds 0-2 is a
+/// terminal, the child gets a fresh pty of the cage as its controlling
+/// terminal on those descriptors, and the supervisor relays it to the
+/// caller's terminal (raw mode while the child runs, window size
+/// followed), as `su --pty` and sudo's `use_pty` do. The caller's
+/// terminal is read only until the child exits, so nothing the user
+/// leaves behind can read or inject what is typed afterwards. Without
+/// this flag the child still gets a session of its own (`setsid`, no
+/// controlling terminal, so no `TIOCSTI` into the caller's terminal), but
+/// keeps fds 0-2 as they are: a caller whose descriptors may be a
+/// terminal should pass this flag or point them elsewhere.
+pub const CAGE_ENTER_PTY: c_uint = 4;
 
 /// Result codes of the `cage_*` functions, which return them as `int`:
 /// `CAGE_OK`, `CAGE_NOT_CAGED`, or a negative `CAGE_ERR_*` on failure.
@@ -54,7 +73,12 @@ pub enum cage_result {
     CAGE_ERR_SYSTEM = -7,
     /// Not called as root.
     CAGE_ERR_PERM = -8,
-    /// The caller holds an inheritable directory descriptor (an escape).
+    /// The caller holds a descriptor that leads outside the cage: an
+    /// inheritable directory or `O_PATH` descriptor (any descriptor of
+    /// either kind with `CAGE_ENTER_IN_PROCESS`), or, kept across exec from
+    /// fd 3 up, a file open for reading, a block device or a character
+    /// device other than a terminal or `/dev/null`-like memory device.
+    /// `cage_last_error` names the descriptor and its path.
     CAGE_ERR_LEAKED_FD = -9,
     /// Internal error (a bug in libcage); nothing can be assumed.
     CAGE_ERR_PANIC = -10,
@@ -98,15 +122,37 @@ const _: () = {
     assert!(CAGE_ERR_HOSTILE_PATH as c_int == code::HOSTILE_PATH);
 };
 
-fn mode(flags: c_uint) -> Result<Mode, Failure> {
-    let unknown = flags & !CAGE_ENTER_CHILDREN_ONLY;
+/// How `flags` ask to enter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Flags {
+    mode: Mode,
+    in_process: bool,
+    terminal: Terminal,
+}
+
+fn parse_flags(flags: c_uint) -> Result<Flags, Failure> {
+    let unknown = flags & !(CAGE_ENTER_CHILDREN_ONLY | CAGE_ENTER_IN_PROCESS | CAGE_ENTER_PTY);
     if unknown != 0 {
         return Err(Failure::invalid(format!("unknown flags {unknown:#x}")));
     }
-    Ok(if flags & CAGE_ENTER_CHILDREN_ONLY != 0 {
+    let mode = if flags & CAGE_ENTER_CHILDREN_ONLY != 0 {
         Mode::ChildrenOnly
     } else {
         Mode::Supervise
+    };
+    if mode == Mode::ChildrenOnly && flags & CAGE_ENTER_PTY != 0 {
+        return Err(Failure::invalid(
+            "CAGE_ENTER_PTY needs the default (supervised) mode, not CAGE_ENTER_CHILDREN_ONLY",
+        ));
+    }
+    Ok(Flags {
+        mode,
+        in_process: flags & CAGE_ENTER_IN_PROCESS != 0,
+        terminal: if flags & CAGE_ENTER_PTY != 0 {
+            Terminal::Relay
+        } else {
+            Terminal::Detach
+        },
     })
 }
 
@@ -124,7 +170,19 @@ unsafe fn config_arg(p: *const c_char) -> Result<ConfigDir, Failure> {
             path.display()
         )));
     }
-    Ok(ConfigDir::new(path))
+    // A directory that is not there would read as "no configuration",
+    // i.e. nobody caged: fail closed instead.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(ConfigDir::new(path)),
+        Ok(_) => Err(Failure::config(format!(
+            "config_dir {} is not a directory",
+            path.display()
+        ))),
+        Err(e) => Err(Failure::config(format!(
+            "config_dir {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// The user name argument.
@@ -155,14 +213,16 @@ fn check_ids(uid: libc::uid_t, gid: libc::gid_t) -> Result<(), Failure> {
 
 /// The common body of the `cage_enter*` functions.
 fn enter(config: &ConfigDir, who: Who<'_>, flags: c_uint) -> Result<c_int, Failure> {
-    let mode = mode(flags)?;
+    let f = parse_flags(flags)?;
     let tag = boundary::tag();
     let req = Request {
         config,
         who,
-        mode,
+        mode: f.mode,
         service: &tag,
         min_uid: None,
+        in_process: f.in_process,
+        terminal: f.terminal,
     };
     // The core logs the entry line and any failure under `tag`.
     match cage::enter(&req).map_err(Failure::logged)? {
@@ -188,14 +248,19 @@ fn user_enabled(config: &ConfigDir, uid: libc::uid_t) -> Result<c_int, Failure> 
 /// By default this returns `CAGE_OK` in a new child inside the cage's PID
 /// namespace, while the original process stays outside as a transparent
 /// supervisor: it forwards signals and exits with the child's status (or
-/// dies by the same signal). The child gets `PR_SET_PDEATHSIG(SIGKILL)`;
+/// dies by the same signal). The child is the leader of a new session
+/// (`setsid`): it has no controlling terminal, and the caller's terminal
+/// never becomes one of the user's (see `CAGE_ENTER_PTY`). The child gets `PR_SET_PDEATHSIG(SIGKILL)`;
 /// the kernel clears that setting when the child changes its uid or gid,
 /// so after `setuid` re-arm it and check that the supervisor still lives:
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL); if (getppid() != 0) _exit(1);`
 /// (the supervisor is outside the cage, so `getppid()` is 0 while it
 /// lives). With `CAGE_ENTER_CHILDREN_ONLY` the calling process joins the
 /// cage itself and only its future children are born in the cage's PID
-/// namespace.
+/// namespace; the caller must then start the user's processes in a new
+/// session (`setsid`) or on a pty of their own, never on its terminal.
+///
+/// Descriptors: see `CAGE_ERR_LEAKED_FD` and `CAGE_ENTER_IN_PROCESS`.
 ///
 /// Returns `CAGE_OK`, `CAGE_NOT_CAGED` (nothing changed) or a negative
 /// `CAGE_ERR_*` code; on failure do not run the user's code.
@@ -233,7 +298,8 @@ pub extern "C" fn cage_user_enabled(uid: libc::uid_t) -> c_int {
 }
 
 /// As `cage_enter`, with the configuration read from `config_dir` (an
-/// absolute path) instead of `/etc/cage`.
+/// absolute path) instead of `/etc/cage`. A `config_dir` that does not
+/// exist or is not a directory is `CAGE_ERR_CONFIG` (never "not caged").
 ///
 /// # Safety
 /// `config_dir` is NULL or a NUL-terminated string.
@@ -246,9 +312,10 @@ pub unsafe extern "C" fn cage_enter_at(
 ) -> c_int {
     boundary::run("cage_enter_at", |call: &mut Call| {
         call.about(format!("uid {uid}"));
+        check_ids(uid, gid)?;
+        parse_flags(flags)?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let config = unsafe { config_arg(config_dir) }?;
-        check_ids(uid, gid)?;
         enter(&config, Who::Uid(uid), flags)
     })
 }
@@ -267,13 +334,15 @@ pub unsafe extern "C" fn cage_enter_user_at(
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let name = unsafe { user_arg(name) }?;
         call.about(format!("user {name}"));
+        parse_flags(flags)?;
         // SAFETY: as above.
         let config = unsafe { config_arg(config_dir) }?;
         enter(&config, Who::Name(name), flags)
     })
 }
 
-/// As `cage_user_enabled`, with the configuration read from `config_dir`.
+/// As `cage_user_enabled`, with the configuration read from `config_dir`
+/// (`CAGE_ERR_CONFIG` when it does not exist).
 ///
 /// # Safety
 /// `config_dir` is NULL or a NUL-terminated string.
@@ -284,6 +353,9 @@ pub unsafe extern "C" fn cage_user_enabled_at(
 ) -> c_int {
     boundary::run("cage_user_enabled_at", |call: &mut Call| {
         call.about(format!("uid {uid}"));
+        if uid == libc::uid_t::MAX {
+            return Err(Failure::invalid("uid is (uid_t)-1"));
+        }
         // SAFETY: the caller passes NULL or a NUL-terminated string.
         let config = unsafe { config_arg(config_dir) }?;
         user_enabled(&config, uid)
@@ -383,9 +455,19 @@ mod tests {
 
     #[test]
     fn flags() {
-        assert_eq!(mode(0).unwrap(), Mode::Supervise);
-        assert_eq!(mode(CAGE_ENTER_CHILDREN_ONLY).unwrap(), Mode::ChildrenOnly);
-        assert_eq!(mode(6).unwrap_err().code, CAGE_ERR_INVALID as c_int);
+        let f = |fl| parse_flags(fl).unwrap();
+        assert_eq!(f(0).mode, Mode::Supervise);
+        assert_eq!(f(0).terminal, Terminal::Detach);
+        assert!(!f(0).in_process);
+        assert_eq!(f(CAGE_ENTER_CHILDREN_ONLY).mode, Mode::ChildrenOnly);
+        assert!(f(CAGE_ENTER_IN_PROCESS | CAGE_ENTER_CHILDREN_ONLY).in_process);
+        assert_eq!(f(CAGE_ENTER_PTY).terminal, Terminal::Relay);
+        let bad = |fl| parse_flags(fl).unwrap_err().code;
+        assert_eq!(bad(8), CAGE_ERR_INVALID as c_int);
+        assert_eq!(
+            bad(CAGE_ENTER_PTY | CAGE_ENTER_CHILDREN_ONLY),
+            CAGE_ERR_INVALID as c_int
+        );
     }
 
     fn last_error(len: usize) -> (c_int, Vec<u8>) {
@@ -471,13 +553,34 @@ mod tests {
                 cage_enter_at(c"/nonexistent".as_ptr(), 0, 0, 0x80),
                 CAGE_ERR_INVALID as c_int
             );
-            // Root is never caged, whatever the configuration says.
+            // A configuration directory that is not there fails closed,
+            // whoever asks.
+            let missing = c"/nonexistent-libcage-test-config";
             assert_eq!(
-                cage_enter_at(c"/nonexistent".as_ptr(), 0, 0, 0),
-                CAGE_NOT_CAGED as c_int
+                cage_enter_at(missing.as_ptr(), 1000, 1000, 0),
+                CAGE_ERR_CONFIG as c_int
             );
-            assert_eq!(cage_user_enabled_at(c"/nonexistent".as_ptr(), 0), 0);
+            assert_eq!(
+                cage_enter_at(missing.as_ptr(), 0, 0, 0),
+                CAGE_ERR_CONFIG as c_int
+            );
+            assert_eq!(
+                cage_user_enabled_at(missing.as_ptr(), 0),
+                CAGE_ERR_CONFIG as c_int
+            );
+            assert_eq!(
+                cage_enter_user_at(c"/etc/passwd".as_ptr(), c"x".as_ptr(), 0),
+                CAGE_ERR_CONFIG as c_int
+            );
         }
+        let (_, buf) = last_error(128);
+        let msg =
+            String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == 0).unwrap()]).into_owned();
+        assert_eq!(msg, "cage_enter_user_at: user x: configuration error: config_dir /etc/passwd is not a directory");
+        // Root still passes with an existing directory (nothing to read).
+        // SAFETY: a NUL-terminated absolute path.
+        let rc = unsafe { cage_enter_at(c"/".as_ptr(), 0, 0, 0) };
+        assert_eq!(rc, CAGE_NOT_CAGED as c_int);
         assert_eq!(cage_abi_version(), CAGE_ABI_VERSION);
     }
 }

@@ -1,7 +1,9 @@
 //! Verifying a recorded cage and joining it through its init.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::thread::{
@@ -9,9 +11,11 @@ use rustix::thread::{
 };
 
 use crate::sys::process::{self, Fork, SigSet};
+use crate::sys::pty;
 use crate::Error;
 
 use super::record::{Lock, Record};
+use super::supervise;
 use super::Mode as EnterMode;
 
 const NSFS_MAGIC: i64 = 0x6e73_6673;
@@ -218,14 +222,20 @@ impl Live {
     }
 
     /// Joins per `mode`. The lock is released once the join is done.
-    pub fn join(self, mode: EnterMode, lock: Lock, r: Restrict) -> Result<(), Error> {
+    pub fn join(
+        self,
+        mode: EnterMode,
+        lock: Lock,
+        r: Restrict,
+        terminal: Terminal,
+    ) -> Result<(), Error> {
         match mode {
             EnterMode::ChildrenOnly => {
                 let res = self.join_children_only(r);
                 drop(lock);
                 res
             }
-            EnterMode::Supervise => self.join_supervised(lock, r),
+            EnterMode::Supervise => self.join_supervised(lock, r, terminal),
         }
     }
 
@@ -246,14 +256,46 @@ impl Live {
     }
 
     /// Forks a child inside the cage; the parent becomes its supervisor and
-    /// never returns. Returns `Ok` in the child.
-    fn join_supervised(self, lock: Lock, restrict: Restrict) -> Result<(), Error> {
+    /// never returns. Returns `Ok` in the child, once it is completely set
+    /// up; a failure or a panic while setting it up ends the child with
+    /// `_exit` (its body never unwinds or returns into the caller), and the
+    /// parent returns the error.
+    fn join_supervised(
+        self,
+        lock: Lock,
+        restrict: Restrict,
+        terminal: Terminal,
+    ) -> Result<(), Error> {
         let saved = SavedNs::open().map_err(|e| Error::sys("saving own namespaces", e))?;
+        // Which standard descriptors get the pty (those that are terminals).
+        let ttys = match terminal {
+            Terminal::Relay => pty::std_ttys(),
+            Terminal::Detach => [false; 3],
+        };
         let set = SigSet::new(FORWARDED);
         let old_mask = process::block(&set).map_err(|e| Error::sys("sigprocmask", e))?;
         let undo = |saved: &SavedNs| {
             saved.restore();
             let _ = process::set_mask(&old_mask);
+        };
+        let sigfd = match process::signal_fd(&set) {
+            Ok(fd) => fd,
+            Err(e) => {
+                undo(&saved);
+                return Err(Error::sys("signalfd", e));
+            }
+        };
+        let (ours, theirs) = match socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                undo(&saved);
+                return Err(Error::sys("socketpair", e));
+            }
         };
         if let Err(e) =
             move_into_thread_name_spaces(self.pidfd.as_fd(), ThreadNameSpaceType::PROCESS_ID)
@@ -261,13 +303,6 @@ impl Live {
             undo(&saved);
             return Err(Error::Join(format!("setns pid: {e}")));
         }
-        let (r, w) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
-            Ok(p) => p,
-            Err(e) => {
-                undo(&saved);
-                return Err(Error::sys("pipe", e));
-            }
-        };
         // SAFETY: enter() checked that this process is single-threaded.
         match unsafe { process::fork() } {
             Err(e) => {
@@ -275,43 +310,50 @@ impl Live {
                 Err(Error::sys("fork", e))
             }
             Ok(Fork::Child) => {
-                drop(r);
+                drop(ours);
+                drop(sigfd);
                 drop(lock);
-                let mut w = std::fs::File::from(w);
-                let res = (|| -> Result<(), String> {
-                    process::die_with_parent(libc::SIGKILL)
-                        .map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
-                    let flags = ThreadNameSpaceType::MOUNT
-                        | ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION;
-                    move_into_thread_name_spaces(self.pidfd.as_fd(), flags)
-                        .map_err(|e| format!("setns: {e}"))?;
-                    process::join_new_session_keyring()
-                        .map_err(|e| format!("new session keyring: {e}"))?;
-                    restrict.apply()
-                })();
+                let res = crate::panic_guard::catch(|| self.set_up_child(restrict, ttys))
+                    .unwrap_or_else(|p| Err(format!("internal error: {p}")));
                 match res {
-                    Ok(()) => {
+                    Ok(master) => {
                         let _ = process::set_mask(&old_mask);
-                        let _ = w.write_all(b"R");
+                        if send_status(&theirs, b"R", master.as_ref()).is_err() {
+                            process::exit_now(127)
+                        }
+                        drop(master);
+                        drop(theirs);
+                        drop(saved);
+                        drop(self);
                         Ok(())
                     }
                     Err(m) => {
-                        let _ = w.write_all(format!("E{m}").as_bytes());
+                        let _ = send_status(&theirs, format!("E{m}").as_bytes(), None);
                         process::exit_now(127)
                     }
                 }
             }
             Ok(Fork::Parent(child)) => {
-                drop(w);
+                drop(theirs);
                 saved.restore_pid();
-                let mut msg = String::new();
-                let _ = std::fs::File::from(r).read_to_string(&mut msg);
+                let (msg, master) = recv_status(&ours);
+                drop(ours);
                 drop(lock);
                 if msg == "R" {
                     drop(saved);
                     drop(self);
-                    supervise(child, &set)
+                    let relay = master.map(|master| supervise::Relay {
+                        master,
+                        // A background job leaves the terminal alone.
+                        input: ttys[0] && pty::in_foreground(pty::std_fd(0)),
+                        output: [1, 2, 0]
+                            .into_iter()
+                            .find(|&n| ttys[n as usize])
+                            .unwrap_or(1),
+                    });
+                    supervise::run(child, sigfd, relay)
                 }
+                let _ = process::kill(child, libc::SIGKILL);
                 let _ = rustix::process::waitpid(
                     rustix::process::Pid::from_raw(child),
                     rustix::process::WaitOptions::empty(),
@@ -325,6 +367,110 @@ impl Live {
             }
         }
     }
+
+    /// In the new child: the cage's namespaces, a session of its own (no
+    /// caller's terminal as controlling terminal), the pty when `ttys`
+    /// names a standard descriptor, the restrictions. Returns the pty's
+    /// master for the supervisor.
+    fn set_up_child(&self, restrict: Restrict, ttys: [bool; 3]) -> Result<Option<OwnedFd>, String> {
+        process::die_with_parent(libc::SIGKILL).map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+        let flags = ThreadNameSpaceType::MOUNT | ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION;
+        move_into_thread_name_spaces(self.pidfd.as_fd(), flags)
+            .map_err(|e| format!("setns: {e}"))?;
+        process::join_new_session_keyring().map_err(|e| format!("new session keyring: {e}"))?;
+        pty::new_session().map_err(|e| format!("setsid: {e}"))?;
+        let master = if ttys.iter().any(|&t| t) {
+            // From the cage's own devpts instance (its /dev/ptmx).
+            let p = pty::open_pty().map_err(|e| format!("opening a pty in the cage: {e}"))?;
+            let from = [0, 1, 2]
+                .into_iter()
+                .find(|&n| ttys[n as usize])
+                .map(pty::std_fd)
+                .expect("a terminal among fds 0-2");
+            pty::copy_settings(from, p.slave.as_fd())
+                .map_err(|e| format!("copying terminal settings: {e}"))?;
+            // The user's own terminal, as login programs leave it.
+            rustix::fs::fchown(
+                &p.slave,
+                Some(rustix::fs::Uid::from_raw(self.record.uid)),
+                None,
+            )
+            .map_err(|e| format!("chown of the pty: {e}"))?;
+            rustix::fs::fchmod(&p.slave, Mode::from_raw_mode(0o620))
+                .map_err(|e| format!("chmod of the pty: {e}"))?;
+            use std::os::fd::AsRawFd;
+            pty::attach(&p.slave, ttys, p.master.as_raw_fd())
+                .map_err(|e| format!("attaching the pty: {e}"))?;
+            Some(p.master)
+        } else {
+            None
+        };
+        restrict.apply()?;
+        Ok(master)
+    }
+}
+
+/// The child's report to its parent: `R` (ready, with the pty master when
+/// there is one) or `E` and the reason.
+fn send_status(sock: &OwnedFd, msg: &[u8], fd: Option<&OwnedFd>) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    let fds;
+    if let Some(f) = fd {
+        fds = [f.as_fd()];
+        anc.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    rustix::net::sendmsg(
+        sock,
+        &[io::IoSlice::new(msg)],
+        &mut anc,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+/// Receives the child's report (empty when the child died first).
+fn recv_status(sock: &OwnedFd) -> (String, Option<OwnedFd>) {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = vec![0u8; 8192];
+    let n = loop {
+        match rustix::net::recvmsg(
+            sock,
+            &mut [io::IoSliceMut::new(&mut buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(r) => break r.bytes,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break 0,
+        }
+    };
+    let mut fd = None;
+    for m in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
+            for f in fds {
+                fd.get_or_insert(f);
+            }
+        }
+    }
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), fd)
+}
+
+/// What the child of a supervised entry gets as its terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Terminal {
+    /// A session of its own (`setsid`): no controlling terminal; fds 0-2
+    /// are passed on as they are.
+    Detach,
+    /// As `Detach`, and when any of fds 0-2 is a terminal, a fresh pty of
+    /// the cage is put on those descriptors as the controlling terminal;
+    /// the supervisor relays it to the caller's terminal (raw mode while
+    /// it runs, window size followed) and stops reading the caller's
+    /// terminal the moment the child exits.
+    Relay,
 }
 
 /// What is restricted at entry, from cage.ini.
@@ -335,17 +481,25 @@ pub struct Restrict {
 }
 
 impl Restrict {
+    /// A Landlock domain when enabled and available (it refuses
+    /// ptrace-class access to processes outside it); the seccomp filter
+    /// for user namespaces, and for ptrace-class calls where no domain
+    /// could be applied.
     fn apply(self) -> Result<(), String> {
         // No exec inside a cage can gain privileges, whatever the flags of
         // a mount that propagated in (see apply::watch).
         rustix::thread::set_no_new_privs(true).map_err(|e| format!("no_new_privs: {e}"))?;
-        if self.landlock {
-            crate::sys::sandbox::scope_abstract_sockets().map_err(|e| format!("landlock: {e}"))?;
-        }
-        if self.deny_userns {
-            crate::sys::sandbox::deny_user_namespaces().map_err(|e| format!("seccomp: {e}"))?;
-        }
-        Ok(())
+        use crate::sys::sandbox::{self, Domain, Rules};
+        let domain = if self.landlock {
+            sandbox::landlock_domain().map_err(|e| format!("landlock: {e}"))?
+        } else {
+            Domain::Unavailable
+        };
+        sandbox::install_filter(Rules {
+            deny_userns: self.deny_userns,
+            deny_ptrace: domain == Domain::Unavailable,
+        })
+        .map_err(|e| format!("seccomp: {e}"))
     }
 }
 
@@ -403,44 +557,3 @@ const FORWARDED: &[i32] = &[
     libc::SIGTTOU,
     libc::SIGPIPE,
 ];
-
-/// The transparent supervisor: forwards signals, exits like the child.
-fn supervise(child: i32, set: &SigSet) -> ! {
-    let pid = rustix::process::Pid::from_raw(child).expect("fork returned a positive pid");
-    loop {
-        if let Ok(Some((_, status))) =
-            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG)
-        {
-            if let Some(code) = status.exit_status() {
-                process::exit_now(code);
-            }
-            if let Some(sig) = status.terminating_signal() {
-                // Die the same way so the caller's parent sees the signal.
-                process::default_disposition(sig);
-                let _ = process::set_mask(&SigSet::new(&[]));
-                let _ = process::kill(rustix::process::getpid().as_raw_nonzero().get(), sig);
-                process::exit_now(128 + sig);
-            }
-        }
-        match process::wait_signal(set, Some(1000)) {
-            Ok(Some(info)) if info.signo != libc::SIGCHLD && info.signo != libc::SIGPIPE => {
-                // A terminal sends job-control and interrupt signals to the
-                // whole foreground group, the child included: don't double them.
-                let from_tty = info.code == libc::SI_KERNEL
-                    && matches!(
-                        info.signo,
-                        libc::SIGINT
-                            | libc::SIGQUIT
-                            | libc::SIGTSTP
-                            | libc::SIGWINCH
-                            | libc::SIGTTIN
-                            | libc::SIGTTOU
-                    );
-                if !from_tty {
-                    let _ = process::kill(child, info.signo);
-                }
-            }
-            _ => {}
-        }
-    }
-}

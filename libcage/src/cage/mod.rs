@@ -9,6 +9,7 @@ mod fingerprint;
 mod join;
 pub mod record;
 pub mod seed;
+mod supervise;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use crate::identity::{self, Directory, Nss, Passwd};
 use crate::policy::{self, Decision, Reason};
 use crate::sys::process;
 use crate::Error;
-pub use join::{Live, Restrict};
+pub use join::{Live, Restrict, Terminal};
 pub use record::Record;
 
 /// How the caller wants to be in the cage.
@@ -48,6 +49,12 @@ pub struct Request<'a> {
     pub service: &'a str,
     /// Overrides `min_uid` of cage.ini (PAM `min_uid=N`).
     pub min_uid: Option<u32>,
+    /// The caller goes on running its own code in the cage without exec
+    /// (an FPM worker, an mpm-itk child): every directory and `O_PATH`
+    /// descriptor is refused, close-on-exec or not.
+    pub in_process: bool,
+    /// What the child of a [`Mode::Supervise`] entry gets as its terminal.
+    pub terminal: Terminal,
 }
 
 #[derive(Clone, Debug)]
@@ -190,10 +197,10 @@ fn enter_with(
     if threads != 1 {
         return Err(Error::Threads(threads));
     }
-    if let Some(fd) =
-        process::inheritable_dir_fd().map_err(|e| Error::sys("scanning /proc/self/fd", e))?
+    if let Some((fd, what)) =
+        process::escaping_fd(req.in_process).map_err(|e| Error::sys("scanning /proc/self/fd", e))?
     {
-        return Err(Error::LeakedFd(fd));
+        return Err(Error::LeakedFd { fd, what });
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
@@ -278,7 +285,7 @@ fn enter_with(
         deny_userns: !settings.userns,
         landlock: settings.landlock,
     };
-    live.join(req.mode, lock, restrict)?;
+    live.join(req.mode, lock, restrict, req.terminal)?;
     Ok(Outcome::Entered(Entered {
         user,
         generation,

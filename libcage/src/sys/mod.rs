@@ -5,6 +5,7 @@
 pub mod mount;
 pub mod nss;
 pub mod process;
+pub mod pty;
 pub mod sandbox;
 pub mod syslog;
 

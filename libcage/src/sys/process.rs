@@ -162,26 +162,177 @@ pub fn set_name(name: &str) {
     unsafe { libc::prctl(libc::PR_SET_NAME, bytes.as_ptr()) };
 }
 
-/// The first descriptor that is an inheritable (no `FD_CLOEXEC`) directory,
-/// which would let code in the cage `fchdir` back to the host.
-pub fn inheritable_dir_fd() -> io::Result<Option<RawFd>> {
+/// What a descriptor refers to, as far as the entry check cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    Dir,
+    Regular,
+    Block,
+    /// A character device: `tty` when it is a terminal, `memory` for the
+    /// harmless memory devices (`/dev/null`, `zero`, `full`, `random`,
+    /// `urandom`).
+    Char {
+        tty: bool,
+        memory: bool,
+    },
+    Symlink,
+    /// Pipes, sockets, anonymous inodes (eventfd, pidfd, epoll, ...).
+    Other,
+}
+
+/// One open descriptor of this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdInfo {
+    pub fd: RawFd,
+    pub cloexec: bool,
+    pub o_path: bool,
+    pub readable: bool,
+    pub kind: FdKind,
+}
+
+/// Why `fd` must not go into a cage, if it must not (see SECURITY.md
+/// "Descriptors"). Every descriptor open at entry was opened on the host,
+/// so each one that names a file does so outside the cage's view.
+///
+/// - kept across exec (no `FD_CLOEXEC`), or any descriptor at all when the
+///   caller stays `in_process` (never execs): an `O_PATH` descriptor of
+///   anything (reopened through `/proc/self/fd/N`) and a directory
+///   (`fchdir`, `openat(fd, "..")`) are refused;
+/// - kept across exec, from fd 3 up: a regular file open for reading, a
+///   block device and a character device other than a terminal or a
+///   memory device are refused too. Write-only files (logs), pipes,
+///   sockets, terminals, `/dev/null` and anonymous inodes pass, and fds 0
+///   to 2 may be any non-directory file (`cmd < file`, a CGI's error log).
+pub fn fd_verdict(i: &FdInfo, in_process: bool) -> Option<&'static str> {
+    if i.cloexec && !in_process {
+        return None;
+    }
+    if i.o_path {
+        return Some("O_PATH descriptor");
+    }
+    if i.kind == FdKind::Dir {
+        return Some("directory");
+    }
+    if i.cloexec {
+        return None;
+    }
+    match i.kind {
+        FdKind::Block => Some("block device"),
+        FdKind::Char { tty, memory } if !tty && !memory => Some("device"),
+        FdKind::Regular if i.fd > 2 && i.readable => Some("file open for reading"),
+        _ => None,
+    }
+}
+
+fn fd_info(fd: RawFd) -> Option<FdInfo> {
+    // SAFETY: fcntl on any integer is memory-safe; a closed fd gives EBADF.
+    let fdflags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    let flflags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fdflags < 0 || flflags < 0 {
+        return None;
+    }
+    // SAFETY: zeroed stat is a valid out value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out pointer; fstat works on O_PATH descriptors too.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    let o_path = flflags & libc::O_PATH != 0;
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => FdKind::Dir,
+        libc::S_IFREG => FdKind::Regular,
+        libc::S_IFBLK => FdKind::Block,
+        libc::S_IFLNK => FdKind::Symlink,
+        libc::S_IFCHR => FdKind::Char {
+            // SAFETY: isatty only queries the descriptor.
+            tty: !o_path && unsafe { libc::isatty(fd) } == 1,
+            memory: libc::major(st.st_rdev) == 1
+                && matches!(libc::minor(st.st_rdev), 3 | 5 | 7 | 8 | 9),
+        },
+        _ => FdKind::Other,
+    };
+    let acc = flflags & libc::O_ACCMODE;
+    Some(FdInfo {
+        fd,
+        cloexec: fdflags & libc::FD_CLOEXEC != 0,
+        o_path,
+        readable: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+        kind,
+    })
+}
+
+/// The open descriptors of this process, lowest first.
+pub fn open_fds() -> io::Result<Vec<RawFd>> {
+    // The directory's own descriptor is in the list but closed by the time
+    // anyone looks at it (fcntl then fails and it is skipped).
+    let mut fds = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Ok(fd) = entry?.file_name().to_string_lossy().parse::<RawFd>() else {
-            continue;
-        };
-        // SAFETY: fcntl on any integer is memory-safe; a closed fd gives EBADF.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
-            continue;
+        if let Ok(fd) = entry?.file_name().to_string_lossy().parse::<RawFd>() {
+            fds.push(fd);
         }
-        // SAFETY: zeroed stat is a valid out value.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid out pointer; fd may be closed by now (then -1).
-        if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Ok(Some(fd));
+    }
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// The first descriptor that would lead out of the cage ([`fd_verdict`]),
+/// with a description naming what it is and its path.
+pub fn escaping_fd(in_process: bool) -> io::Result<Option<(RawFd, String)>> {
+    for fd in open_fds()? {
+        let Some(info) = fd_info(fd) else { continue };
+        if let Some(what) = fd_verdict(&info, in_process) {
+            let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map_or_else(|_| "?".to_string(), |p| p.display().to_string());
+            let flags = if info.cloexec {
+                "close-on-exec"
+            } else {
+                "inheritable"
+            };
+            return Ok(Some((fd, format!("{flags} {what} {path}"))));
         }
     }
     Ok(None)
+}
+
+/// A descriptor that receives the (blocked) signals of `set`
+/// (`signalfd`, close-on-exec, non-blocking).
+pub fn signal_fd(set: &SigSet) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a valid set; -1 asks for a new descriptor.
+    let fd = cvt(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) })?;
+    // SAFETY: signalfd returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one signal from a [`signal_fd`]; `None` when none is pending.
+pub fn read_signal(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<SigInfo>> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: zeroed signalfd_siginfo is a valid out value.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: reads at most `size` bytes into `info`, which we own.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    if n as usize != size {
+        return Ok(None);
+    }
+    Ok(Some(SigInfo {
+        signo: info.ssi_signo as i32,
+        code: info.ssi_code,
+    }))
 }
 
 /// Closes every descriptor from 3 up, except `keep`.
@@ -376,4 +527,123 @@ pub fn wait_pidfd_exit(pidfd: std::os::fd::BorrowedFd<'_>, timeout_ms: i32) -> b
     // SAFETY: one valid pollfd.
     let rc = unsafe { libc::poll(&mut p, 1, timeout_ms) };
     rc == 1 && p.revents & libc::POLLIN != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(fd: RawFd, cloexec: bool, o_path: bool, readable: bool, kind: FdKind) -> FdInfo {
+        FdInfo {
+            fd,
+            cloexec,
+            o_path,
+            readable,
+            kind,
+        }
+    }
+
+    const TTY: FdKind = FdKind::Char {
+        tty: true,
+        memory: false,
+    };
+    const NULL: FdKind = FdKind::Char {
+        tty: false,
+        memory: true,
+    };
+    const DEV: FdKind = FdKind::Char {
+        tty: false,
+        memory: false,
+    };
+
+    #[test]
+    fn inheritable_descriptors() {
+        let v = |i: FdInfo| fd_verdict(&i, false);
+        // Refused: O_PATH of anything, directories, readable files from 3 up.
+        assert_eq!(
+            v(info(5, false, true, true, FdKind::Regular)),
+            Some("O_PATH descriptor")
+        );
+        assert_eq!(
+            v(info(0, false, true, true, FdKind::Other)),
+            Some("O_PATH descriptor")
+        );
+        assert_eq!(
+            v(info(4, false, false, true, FdKind::Dir)),
+            Some("directory")
+        );
+        assert_eq!(
+            v(info(1, false, false, false, FdKind::Dir)),
+            Some("directory")
+        );
+        assert_eq!(
+            v(info(3, false, false, true, FdKind::Regular)),
+            Some("file open for reading")
+        );
+        assert_eq!(
+            v(info(7, false, false, false, FdKind::Block)),
+            Some("block device")
+        );
+        assert_eq!(v(info(2, false, false, true, DEV)), Some("device"));
+        // Allowed: write-only files, files on 0-2, ttys, /dev/null, pipes.
+        assert_eq!(v(info(3, false, false, false, FdKind::Regular)), None);
+        assert_eq!(v(info(0, false, false, true, FdKind::Regular)), None);
+        assert_eq!(v(info(0, false, false, true, TTY)), None);
+        assert_eq!(v(info(9, false, false, true, TTY)), None);
+        assert_eq!(v(info(1, false, false, true, NULL)), None);
+        assert_eq!(v(info(6, false, false, true, FdKind::Other)), None);
+        // Close-on-exec descriptors are gone at exec.
+        for kind in [FdKind::Dir, FdKind::Regular, FdKind::Block, DEV] {
+            assert_eq!(v(info(5, true, false, true, kind)), None);
+            assert_eq!(v(info(5, true, true, true, kind)), None);
+        }
+    }
+
+    #[test]
+    fn in_process_callers() {
+        let v = |i: FdInfo| fd_verdict(&i, true);
+        // Close-on-exec does not help a caller that never execs.
+        assert_eq!(
+            v(info(5, true, false, true, FdKind::Dir)),
+            Some("directory")
+        );
+        assert_eq!(
+            v(info(5, true, true, false, FdKind::Regular)),
+            Some("O_PATH descriptor")
+        );
+        // Its other close-on-exec descriptors are its own business.
+        assert_eq!(v(info(5, true, false, true, FdKind::Regular)), None);
+        assert_eq!(v(info(5, true, false, true, FdKind::Other)), None);
+        // Inheritable ones are checked as for everyone.
+        assert_eq!(
+            v(info(5, false, false, true, FdKind::Regular)),
+            Some("file open for reading")
+        );
+    }
+
+    #[test]
+    fn real_descriptors_are_classified() {
+        use std::os::fd::AsRawFd;
+        let dir =
+            rustix::fs::open("/", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+        let i = fd_info(dir.as_raw_fd()).unwrap();
+        assert_eq!((i.kind, i.cloexec, i.o_path), (FdKind::Dir, false, false));
+        let p = rustix::fs::open(
+            "/etc/passwd",
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let i = fd_info(p.as_raw_fd()).unwrap();
+        assert_eq!((i.kind, i.cloexec, i.o_path), (FdKind::Regular, true, true));
+        let n = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::WRONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let i = fd_info(n.as_raw_fd()).unwrap();
+        assert_eq!(i.kind, NULL);
+        assert!(!i.readable);
+    }
 }
