@@ -19,10 +19,15 @@ fn stat_into(h: &mut impl Hasher, p: &Path) {
 fn dir_into(h: &mut impl Hasher, p: &Path) {
     stat_into(h, p);
     if let Ok(rd) = std::fs::read_dir(p) {
-        let mut names: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        // The entry's own type (never following a symlink): a symlink is
+        // taken by its identity, so a link loop cannot recurse forever.
+        let mut names: Vec<_> = rd
+            .flatten()
+            .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+            .collect();
         names.sort();
-        for n in names {
-            if n.is_dir() {
+        for (n, is_dir) in names {
+            if is_dir {
                 dir_into(h, &n);
             } else {
                 stat_into(h, &n);
@@ -53,4 +58,25 @@ pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String
     dir_into(&mut h, &config.custom_etc(&user.name));
     stat_into(&mut h, &super::virt_mp_path(settings, user));
     format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_loop_is_not_followed() {
+        let d = std::env::temp_dir().join(format!("cage-fp-loop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("a/up")).unwrap();
+        std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir_into(&mut h, &d);
+        let first = h.finish();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir_into(&mut h, &d);
+        assert_eq!(first, h.finish());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
