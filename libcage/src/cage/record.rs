@@ -267,8 +267,13 @@ impl Record {
     /// one, current or old (old generations stay recorded while alive).
     pub fn next_generation(dir: &Path, uid: u32) -> io::Result<u64> {
         let current = Record::read(dir, uid)?.map_or(0, |r| r.generation);
+        // Only old generations whose init still runs count: a record left
+        // by an init that is gone (its user deleted, the machine's earlier
+        // life) must not push generation numbers up for a new user of
+        // the same uid.
         let old = Record::list_old(dir, Some(uid))?
             .iter()
+            .filter(|r| super::join::start_time(r.pid).ok() == Some(r.start))
             .map(|r| r.generation)
             .max()
             .unwrap_or(0);
