@@ -111,7 +111,13 @@ impl Layout {
 
     /// Takes the lock (waiting for another run to finish).
     pub fn lock(&self) -> Result<File, Error> {
-        let p = self.sibling(".lock");
+        self.flock_sibling(".lock", rfs::FlockOperation::LockExclusive)
+    }
+
+    /// Opens (creating) the root-only file `<skeleton><suffix>` beside the
+    /// tree and takes `op` on it, waiting as long as it takes.
+    fn flock_sibling(&self, suffix: &str, op: rfs::FlockOperation) -> Result<File, Error> {
+        let p = self.sibling(suffix);
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -120,7 +126,7 @@ impl Layout {
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&p)
             .map_err(|e| sys(p.display(), e))?;
-        rfs::flock(&f, rfs::FlockOperation::LockExclusive).map_err(|e| sys(p.display(), e))?;
+        rfs::flock(&f, op).map_err(|e| sys(p.display(), e))?;
         Ok(f)
     }
 
@@ -155,22 +161,12 @@ impl Layout {
     /// The pin: shared for a build (from its clone of the live tree until
     /// the clone is attached), exclusive for garbage collection.
     pub fn pin(&self, exclusive: bool) -> Result<File, Error> {
-        let p = self.sibling(".pin");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&p)
-            .map_err(|e| sys(p.display(), e))?;
         let op = if exclusive {
             rfs::FlockOperation::LockExclusive
         } else {
             rfs::FlockOperation::LockShared
         };
-        rfs::flock(&f, op).map_err(|e| sys(p.display(), e))?;
-        Ok(f)
+        self.flock_sibling(".pin", op)
     }
 
     /// Removes retired trees no cage uses; returns those still in use.
