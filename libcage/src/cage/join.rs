@@ -483,8 +483,10 @@ pub struct Restrict {
 impl Restrict {
     /// A Landlock domain when enabled and available (it refuses
     /// ptrace-class access to processes outside it); the seccomp filter
-    /// for user namespaces, and for ptrace-class calls where no domain
-    /// could be applied.
+    /// for user namespaces, for ptrace-class calls where no domain
+    /// could be applied, and always for `TIOCSTI`/`TIOCLINUX` (an
+    /// interactive `su` leaves the caller's terminal to the user's
+    /// processes: none may push input into it).
     fn apply(self) -> Result<(), String> {
         // No exec inside a cage can gain privileges, whatever the flags of
         // a mount that propagated in (see apply::watch).
@@ -498,6 +500,7 @@ impl Restrict {
         sandbox::install_filter(Rules {
             deny_userns: self.deny_userns,
             deny_ptrace: domain == Domain::Unavailable,
+            deny_tty_injection: true,
         })
         .map_err(|e| format!("seccomp: {e}"))
     }

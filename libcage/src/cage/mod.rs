@@ -294,10 +294,13 @@ fn enter_with(
     }))
 }
 
-/// True when the user asked for a fresh cage with `~/.cage/reload`. The
-/// file is removed with `unlinkat` relative to a descriptor of `~/.cage`
-/// opened without following symlinks: a symlink there is removed itself,
-/// its target never touched.
+/// True when the user asked for a fresh cage with `~/.cage/reload` and
+/// the request was consumed: the entry is removed with `unlinkat`
+/// relative to a descriptor of `~/.cage` opened without following
+/// symlinks (a symlink there is removed itself, its target never
+/// touched). A request that cannot be removed (a non-empty `reload/`
+/// directory, an immutable file) is no request: otherwise it would stand
+/// forever and rebuild the cage at every entry.
 fn reload_requested(user: &Passwd) -> bool {
     use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
     let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else {
@@ -324,21 +327,27 @@ fn reload_requested(user: &Passwd) -> bool {
     ) else {
         return false;
     };
-    match rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => {
-            let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            let _ = rustix::fs::unlinkat(
-                &dir,
-                "reload",
-                if is_dir {
-                    AtFlags::REMOVEDIR
-                } else {
-                    AtFlags::empty()
-                },
+    let Ok(st) = rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) else {
+        return false;
+    };
+    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let how = if is_dir {
+        AtFlags::REMOVEDIR
+    } else {
+        AtFlags::empty()
+    };
+    match rustix::fs::unlinkat(&dir, "reload", how) {
+        Ok(()) => true,
+        Err(e) => {
+            crate::log::warn(
+                "libcage",
+                &format!(
+                    "user {}: ignoring {}/.cage/reload, which cannot be removed ({e})",
+                    user.name, user.dir
+                ),
             );
-            true
+            false
         }
-        Err(_) => false,
     }
 }
 

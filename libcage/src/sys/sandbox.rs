@@ -8,7 +8,10 @@
 //!   gives the cage nothing;
 //! - a seccomp filter that denies creating user namespaces, and, where no
 //!   domain was applied (an older kernel, or `landlock = no`), the
-//!   ptrace-class calls themselves.
+//!   ptrace-class calls themselves; and, always, `ioctl(TIOCSTI)` and
+//!   `ioctl(TIOCLINUX)`, so no caged process can push input into a
+//!   terminal it shares with a caller (an interactive `su` without
+//!   `--pty` leaves the admin's terminal to the user's shell).
 //!
 //! Below ABI 6 no domain is used: a ruleset must handle something
 //! (ENOMSG otherwise), and the only rights there are filesystem rights,
@@ -114,6 +117,7 @@ pub struct Abi {
     pub process_vm_writev: u32,
     pub pidfd_getfd: u32,
     pub process_madvise: u32,
+    pub ioctl: u32,
 }
 
 pub const X86_64: Abi = Abi {
@@ -128,6 +132,7 @@ pub const X86_64: Abi = Abi {
     process_vm_writev: 311,
     pidfd_getfd: 438,
     process_madvise: 440,
+    ioctl: 16,
 };
 
 pub const I386: Abi = Abi {
@@ -142,6 +147,7 @@ pub const I386: Abi = Abi {
     process_vm_writev: 348,
     pidfd_getfd: 438,
     process_madvise: 440,
+    ioctl: 54,
 };
 
 pub const AARCH64: Abi = Abi {
@@ -156,6 +162,7 @@ pub const AARCH64: Abi = Abi {
     process_vm_writev: 271,
     pidfd_getfd: 438,
     process_madvise: 440,
+    ioctl: 29,
 };
 
 /// 32-bit ARM (EABI) processes on an aarch64 kernel.
@@ -171,6 +178,7 @@ pub const ARM: Abi = Abi {
     process_vm_writev: 377,
     pidfd_getfd: 438,
     process_madvise: 440,
+    ioctl: 54,
 };
 
 /// The ABIs a process on this machine's kernel can use.
@@ -189,6 +197,12 @@ pub struct Rules {
     /// `pidfd_getfd`, `process_vm_readv`/`writev`, `process_madvise` and
     /// `ptrace(PTRACE_ATTACH|PTRACE_SEIZE)` fail with EPERM.
     pub deny_ptrace: bool,
+    /// `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)` fail with EPERM: no caged
+    /// process can push input into a terminal (a caller's terminal that a
+    /// PAM application such as an interactive `su` leaves to the user's
+    /// processes), nor use a console's selection (paste) or other
+    /// `TIOCLINUX` subcommands.
+    pub deny_tty_injection: bool,
 }
 
 const X32_BIT: u32 = 0x4000_0000;
@@ -197,10 +211,17 @@ pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const PTRACE_ATTACH: u32 = 16;
 const PTRACE_SEIZE: u32 = 0x4206;
+/// The same numbers on every supported ABI (asm-generic and x86 agree).
+const TIOCSTI: u32 = 0x5412;
+const TIOCLINUX: u32 = 0x541c;
 // Offsets in struct seccomp_data.
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARG0_LO: u32 = 16;
+/// The low 32 bits of the second argument (little-endian ABIs only); the
+/// kernel reads an ioctl's request as an `unsigned int`, so the high half,
+/// whatever it holds, does not matter.
+const OFF_ARG1_LO: u32 = 24;
 
 /// A jump target in the program being assembled.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -212,6 +233,7 @@ enum Label {
     Kill,
     CheckNewUser,
     CheckPtrace,
+    CheckIoctl,
     /// The start of the block of ABI `i`, or the instruction after all blocks.
     Block(usize),
 }
@@ -308,6 +330,9 @@ pub fn filter(abis: &[Abi], rules: Rules) -> Result<Vec<libc::sock_filter>, Stri
             }
             p.push(Jeq(abi.ptrace, CheckPtrace, Next));
         }
+        if rules.deny_tty_injection {
+            p.push(Jeq(abi.ioctl, CheckIoctl, Next));
+        }
         p.push(Ret(SECCOMP_RET_ALLOW));
     }
     p.extend([
@@ -322,6 +347,10 @@ pub fn filter(abis: &[Abi], rules: Rules) -> Result<Vec<libc::sock_filter>, Stri
         Ld(OFF_ARG0_LO),
         Jeq(PTRACE_ATTACH, Eperm, Next),
         Jeq(PTRACE_SEIZE, Eperm, Allow),
+        Mark(CheckIoctl),
+        Ld(OFF_ARG1_LO),
+        Jeq(TIOCSTI, Eperm, Next),
+        Jeq(TIOCLINUX, Eperm, Allow),
         Mark(Allow),
         Ret(SECCOMP_RET_ALLOW),
         Mark(Eperm),
@@ -364,10 +393,16 @@ mod tests {
     /// A classic-BPF interpreter for the instructions the filter uses;
     /// panics on anything else or on a jump out of the program.
     fn run(prog: &[libc::sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
+        run2(prog, arch, nr, arg0, 0)
+    }
+
+    /// As `run`, with the second argument too.
+    fn run2(prog: &[libc::sock_filter], arch: u32, nr: u32, arg0: u64, arg1: u64) -> u32 {
         let mut data = [0u8; 64];
         data[0..4].copy_from_slice(&nr.to_ne_bytes());
         data[4..8].copy_from_slice(&arch.to_ne_bytes());
         data[16..24].copy_from_slice(&arg0.to_ne_bytes());
+        data[24..32].copy_from_slice(&arg1.to_ne_bytes());
         let mut a: u32 = 0;
         let mut pc = 0usize;
         loop {
@@ -395,6 +430,7 @@ mod tests {
     const ALL: Rules = Rules {
         deny_userns: true,
         deny_ptrace: true,
+        deny_tty_injection: true,
     };
     const EPERM: u32 = SECCOMP_RET_ERRNO | libc::EPERM as u32;
     const ENOSYS: u32 = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
@@ -409,7 +445,12 @@ mod tests {
     fn check_abi(prog: &[libc::sock_filter], abi: &Abi, rules: Rules) {
         let r = |nr, arg0| run(prog, abi.audit_arch, nr, arg0);
         let deny = |on: bool, want: u32| if on { want } else { SECCOMP_RET_ALLOW };
-        let (u, p) = (rules.deny_userns, rules.deny_ptrace);
+        let (u, p, t) = (
+            rules.deny_userns,
+            rules.deny_ptrace,
+            rules.deny_tty_injection,
+        );
+        let io = |req: u64| run2(prog, abi.audit_arch, abi.ioctl, 0, req);
         let n = abi.name;
         assert_eq!(
             r(abi.unshare, NEWUSER),
@@ -453,6 +494,16 @@ mod tests {
         assert_eq!(r(abi.ptrace, 0x4206), deny(p, EPERM), "{n} PTRACE_SEIZE");
         assert_eq!(r(abi.ptrace, 0), SECCOMP_RET_ALLOW, "{n} PTRACE_TRACEME");
         assert_eq!(r(getpid_nr(abi), 0), SECCOMP_RET_ALLOW, "{n} getpid");
+        assert_eq!(io(0x5412), deny(t, EPERM), "{n} ioctl(TIOCSTI)");
+        assert_eq!(io(0x541c), deny(t, EPERM), "{n} ioctl(TIOCLINUX)");
+        // The kernel ignores the high half of the request.
+        assert_eq!(
+            io(0xffff_ffff_0000_5412),
+            deny(t, EPERM),
+            "{n} ioctl(TIOCSTI | high bits)"
+        );
+        assert_eq!(io(0x5401), SECCOMP_RET_ALLOW, "{n} ioctl(TCGETS)");
+        assert_eq!(io(0x540f), SECCOMP_RET_ALLOW, "{n} ioctl(TIOCGPGRP)");
         if abi.x32_bit {
             assert_eq!(r(X32_BIT | abi.unshare, NEWUSER), EPERM, "x32 unshare");
             assert_eq!(r(X32_BIT | 39, 0), EPERM, "x32 getpid");
@@ -460,24 +511,23 @@ mod tests {
     }
 
     fn check_set(abis: &[Abi], foreign: &Abi) {
-        for deny_userns in [false, true] {
-            for deny_ptrace in [false, true] {
-                let rules = Rules {
-                    deny_userns,
-                    deny_ptrace,
-                };
-                let prog = filter(abis, rules).expect("assembles");
-                assert!(prog.len() < 256, "program of {} instructions", prog.len());
-                for abi in abis {
-                    check_abi(&prog, abi, rules);
-                }
-                // The arch check: another ABI's calls never pass.
-                assert_eq!(
-                    run(&prog, foreign.audit_arch, getpid_nr(foreign), 0),
-                    SECCOMP_RET_KILL_PROCESS
-                );
-                assert_eq!(run(&prog, 0, 0, 0), SECCOMP_RET_KILL_PROCESS);
+        for bits in 0..8u8 {
+            let rules = Rules {
+                deny_userns: bits & 1 != 0,
+                deny_ptrace: bits & 2 != 0,
+                deny_tty_injection: bits & 4 != 0,
+            };
+            let prog = filter(abis, rules).expect("assembles");
+            assert!(prog.len() < 256, "program of {} instructions", prog.len());
+            for abi in abis {
+                check_abi(&prog, abi, rules);
             }
+            // The arch check: another ABI's calls never pass.
+            assert_eq!(
+                run(&prog, foreign.audit_arch, getpid_nr(foreign), 0),
+                SECCOMP_RET_KILL_PROCESS
+            );
+            assert_eq!(run(&prog, 0, 0, 0), SECCOMP_RET_KILL_PROCESS);
         }
     }
 
