@@ -155,6 +155,20 @@ python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/transcript-capi" \
 check_eq "exec mode: TIOCSTI/TIOCLINUX on the caller's terminal (fd 0) are refused" \
     "TIOCSTI errno 1 TIOCLINUX errno 1" "$(cat "$H/sti0.out" 2>&1)"
 
+echo "# core dumps of the root supervisor"
+# The user's program dies of SIGSEGV/SIGQUIT; the supervisor (root, the
+# caller's memory) dies "the same way": it must not dump core.
+mkdir -p "$T_TMP/corecwd"
+old_pattern=$(cat /proc/sys/kernel/core_pattern)
+echo core >/proc/sys/kernel/core_pattern
+cleanup_add "echo '$old_pattern' >/proc/sys/kernel/core_pattern"
+(cd "$T_TMP/corecwd" && ulimit -c unlimited && A enter "$U" -- sh -c 'ulimit -c 0; kill -SEGV $$' </dev/null >/dev/null 2>&1)
+rc=$?
+(cd "$T_TMP/corecwd" && ulimit -c unlimited && "$BIN/exec_shell" "$T_CONF" "$U" /bin/sh -c 'ulimit -c 0; kill -QUIT $$' </dev/null >/dev/null 2>&1)
+rc2=$?
+check_eq "the supervisor still dies by the child's signal (enter: SIGSEGV, C API: SIGQUIT)" "139 131" "$rc $rc2"
+check_eq "... without dumping core (no root core file of the supervisor's memory)" "" "$(ls -A "$T_TMP/corecwd")"
+
 echo "# ~/.cage/reload as a non-empty directory"
 A enter "$U" -- true
 gen0=$(rec_field "$uid" generation)

@@ -45,7 +45,10 @@ pub fn run(child: i32, sigfd: OwnedFd, relay: Option<Relay>) -> ! {
     match exit {
         Ok(Exit::Code(c)) => process::exit_now(c),
         Ok(Exit::Signal(sig)) => {
-            // Die the same way so the caller's parent sees the signal.
+            // Die the same way so the caller's parent sees the signal,
+            // but never dump core: the user picked the signal (SIGSEGV,
+            // SIGQUIT), and this root process holds the caller's memory.
+            process::no_core_dump();
             process::default_disposition(sig);
             let _ = process::set_mask(&SigSet::new(&[]));
             let _ = process::kill(rustix::process::getpid().as_raw_nonzero().get(), sig);

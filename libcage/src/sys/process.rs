@@ -124,6 +124,22 @@ pub fn default_disposition(sig: i32) {
     unsafe { libc::signal(sig, libc::SIG_DFL) };
 }
 
+/// Makes sure this process never dumps core: not dumpable (which also
+/// stops a piped `core_pattern` handler) and `RLIMIT_CORE` 0. For a root
+/// process about to die by a signal its caged child chose.
+pub fn no_core_dump() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads a valid rlimit we own; PR_SET_DUMPABLE takes
+    // an integer argument.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+    }
+}
+
 /// `kill(pid, sig)`; `Ok(false)` when no such process (ESRCH).
 pub fn kill(pid: i32, sig: i32) -> io::Result<bool> {
     // SAFETY: kill has no memory-safety preconditions.
