@@ -238,6 +238,25 @@ check_eq "no host mount of the bait appeared" "0" "$(grep -c atk-bait /proc/self
 check_eq "~/.cage is the user's directory again" "directory $U" "$(stat -c '%F %U' "$H/.cage")"
 check_contains "the next login works" "$U" "$(su - "$U" -c 'id -un' 2>&1)"
 
+echo "# live cage inits per user (max_generations, also with persist = no)"
+inits_of() { pgrep -x -u root cage-init | while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null; echo; done | grep -c "^cage-init $1 "; }
+for i in 1 2 3 4 5 6; do
+    A enter "$U" -- sh -c 'touch ~/.cage/reload; setsid -f sleep 60 </dev/null >/dev/null 2>&1' </dev/null
+    A enter "$U" -- true </dev/null
+done
+n=$(inits_of "$U")
+check "reloads with a process left in each generation keep at most max_generations (3) live inits ($n)" test "$n" -le 3
+cp "$T_CONF/cage.ini" "$T_TMP/cage.ini.persist"
+echo "persist = no" >>"$T_CONF/cage.ini"
+for i in 1 2 3 4 5 6; do
+    A enter "$U" -- sh -c 'setsid -f sleep 60 </dev/null >/dev/null 2>&1' </dev/null
+done
+n=$(inits_of "$U")
+check "persist = no: entries that leave a process behind keep at most max_generations (3) live inits ($n)" test "$n" -le 3
+cp "$T_TMP/cage.ini.persist" "$T_CONF/cage.ini"
+pkill -KILL -u "$U" sleep
+sleep 0.5
+
 echo "# the skeleton and the process view"
 cat >"$H/probe.sh" <<'P'
 echo "writable:"

@@ -222,6 +222,7 @@ fn enter_with(
         let live = Live::verify(&new.record).map_err(Error::Build)?;
         new.commit()?;
         live.signal_unpin();
+        end_excess_private(&run, &user, &settings, req.service, live.record.pid);
         built = true;
         (live, lock)
     } else {
@@ -423,6 +424,71 @@ fn end_excess_generations(
                 if ended { "ended" } else { "could not end" },
                 r.generation,
                 r.pid
+            ),
+        );
+    }
+}
+
+/// With `persist = no` every entry builds a private cage that no record
+/// names and that lives as long as a process is left in it: without a cap
+/// a user leaving one process behind per login would hold any number of
+/// root inits (each with its own ptys, namespaces and mounts). Keeps at
+/// most `max_generations` live cages of `user` in all, counting the new
+/// one (`newest`) and recorded generations: the oldest private ones beyond
+/// that are ended like excess generations (their processes killed), and
+/// logged. Called under the user's exclusive lock.
+fn end_excess_private(
+    run: &std::path::Path,
+    user: &Passwd,
+    settings: &crate::config::Settings,
+    service: &str,
+    newest: i32,
+) {
+    // Every other live cage of the user, oldest first: old recorded
+    // generations (with their record) and unrecorded private cages.
+    let mut others: Vec<(u64, i32, Option<Record>)> = Vec::new();
+    let mut seen = vec![newest];
+    if let Some(c) = Record::read(run, user.uid).ok().flatten() {
+        if Live::verify(&c).is_ok() {
+            seen.push(c.pid);
+            others.push((c.start, c.pid, None));
+        }
+    }
+    for r in Record::list_old(run, Some(user.uid)).unwrap_or_default() {
+        if !seen.contains(&r.pid) && Live::verify(&r).is_ok() {
+            seen.push(r.pid);
+            others.push((r.start, r.pid, Some(r)));
+        }
+    }
+    for pid in join::orphan_inits(&seen) {
+        let pid = pid.as_raw_nonzero().get();
+        if join::init_user(pid).as_deref() == Some(user.name.as_str()) {
+            if let Ok(start) = join::start_time(pid) {
+                others.push((start, pid, None));
+            }
+        }
+    }
+    others.sort_by_key(|(start, pid, _)| (*start, *pid));
+    let max = settings.max_generations as usize;
+    let excess = (others.len() + 1).saturating_sub(max);
+    for (start, pid, rec) in others.into_iter().take(excess) {
+        let ended = join::pin_daemon(pid, start, build::INIT_NAME, "cage init")
+            .ok()
+            .is_some_and(|fd| {
+                use std::os::fd::AsFd;
+                rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL).is_ok()
+                    && process::wait_pidfd_exit(fd.as_fd(), 2000)
+            });
+        if let Some(r) = &rec {
+            let _ = r.remove_old(run);
+        }
+        crate::log::warn(
+            service,
+            &format!(
+                "user {}: {} {} cage (init {pid}, processes killed): more than max_generations = {max} live cages",
+                user.name,
+                if ended { "ended" } else { "could not end" },
+                if rec.is_some() { "old" } else { "private" },
             ),
         );
     }
