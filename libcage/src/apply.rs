@@ -16,6 +16,7 @@ pub mod watch;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags, CWD};
@@ -103,14 +104,91 @@ const BENEATH: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_MAGICLINKS)
     .union(ResolveFlags::NO_XDEV);
 
-/// Opens the user's home. The base directories above it are the admin's;
-/// the last component must not be a symlink.
+/// Opens the user's home, one component at a time from `/`. The last
+/// component must not be a symlink. A symlink on the way (`/home` a link
+/// to `/srv/home`) is followed only when it is root's and lies in a
+/// directory that only root can change (owned by root, not writable by
+/// group or others): below a directory a user owns or may write (a home
+/// under a reseller's tree, `/srv/zed/www/public` with `/srv/zed` zed's),
+/// that user could point the path anywhere, and root would bind a
+/// directory the user cannot even reach as their home and create
+/// `~/.cage` in it. Such a symlink is refused as hostile.
 pub fn open_home(home: &Path) -> io::Result<OwnedFd> {
-    Ok(rfs::open(
-        home,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+    if !home.is_absolute() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("home {} is not an absolute path", home.display()),
+        ));
+    }
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root = || rfs::open("/", dir_flags, Mode::empty());
+    let mut cur = root()?;
+    // Components still to walk, the next one last.
+    let mut todo: Vec<std::ffi::OsString> = components_rev(home);
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        let last = todo.is_empty();
+        let at = rfs::openat2(
+            &cur,
+            name.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        let st = rfs::fstat(&at)?;
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => cur = at,
+            libc::S_IFLNK => {
+                let parent = rfs::fstat(&cur)?;
+                let trusted = st.st_uid == 0 && parent.st_uid == 0 && parent.st_mode & 0o022 == 0;
+                if last || !trusted {
+                    return Err(hostile(
+                        home.to_path_buf(),
+                        format!(
+                            "has a symlink at {:?}{}; not followed",
+                            name,
+                            if last {
+                                " (the home itself)"
+                            } else {
+                                " in a directory that is not only root's"
+                            }
+                        ),
+                    ));
+                }
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = rfs::readlinkat(&at, "", Vec::new())?;
+                let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
+                if target.is_absolute() {
+                    cur = root()?;
+                }
+                todo.extend(components_rev(target));
+            }
+            _ => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+        }
+    }
+    Ok(rfs::openat(
+        &cur,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?)
+}
+
+/// The normal and `..` components of `p`, last first (`.` and `/` dropped).
+fn components_rev(p: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
 }
 
 /// Opens (creating when missing) the directory `rel` below `home` (whose
@@ -254,7 +332,7 @@ pub struct Sources {
 pub fn collect(plan: &Plan) -> Result<Sources, ApplyError> {
     let home = step(
         || format!("home {}", plan.home.display()),
-        open_home(&plan.home).map_err(|e| io::Error::new(e.kind(), format!("{e}"))),
+        open_home(&plan.home),
     )?;
     let mut root = None;
     let mut pin = None;

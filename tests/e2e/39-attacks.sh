@@ -257,6 +257,45 @@ cp "$T_TMP/cage.ini.persist" "$T_CONF/cage.ini"
 pkill -KILL -u "$U" sleep
 sleep 0.5
 
+echo "# a home below a directory the user owns: its path redirected with a symlink"
+# atkzed owns /srv/atkz (say, a reseller's tree) and has the home
+# /srv/atkz/www/public; bob's /home/atkbob (0711: not listable) has a
+# public/ of his own. zed swaps www for a symlink to bob's home: the cage
+# build must not follow it (it would bind bob's directory, which zed cannot
+# even reach on the host, as zed's home).
+ZB=/srv/atkz
+Z=atkzed
+if id "$Z" >/dev/null 2>&1; then pkill -KILL -u "$Z"; sleep 0.2; userdel -f "$Z" >/dev/null 2>&1; fi
+rm -rf "$ZB"
+mkdir -p "$ZB/www"
+useradd -d "$ZB/www/public" -m -s /bin/bash "$Z" || { echo "useradd $Z failed" >&2; exit 1; }
+cleanup_add "pkill -KILL -u $Z; sleep 0.3; userdel -f $Z; rm -rf $ZB"
+chown "$Z:" "$ZB" "$ZB/www"
+A user enable "$Z" >/dev/null
+chmod 711 /home/atkbob
+mkdir -p /home/atkbob/public
+echo bob-private >/home/atkbob/public/bobfile
+chown -R atkbob: /home/atkbob/public
+chmod 700 /home/atkbob/public
+check_eq "(control) zed's home works" "$Z" "$(A enter "$Z" -- id -un 2>&1)"
+A unmount "$Z" >/dev/null
+setpriv --reuid="$(id -u $Z)" --regid="$(id -g $Z)" --clear-groups sh -c "mv $ZB/www $ZB/www.real && ln -s /home/atkbob $ZB/www"
+out=$(A enter "$Z" -- sh -c 'ls -A ~; cat ~/bobfile' 2>&1)
+check_lacks "a symlink in a user-owned ancestor of the home is not followed (bob's file)" "bob-private" "$out"
+check_eq "... and nothing was created in bob's directory" "bobfile" "$(ls -A /home/atkbob/public)"
+check_contains "... the entry is refused, naming the path" "symlink" "$out"
+
+L=atklnk
+if id "$L" >/dev/null 2>&1; then pkill -KILL -u "$L"; sleep 0.2; userdel -f "$L" >/dev/null 2>&1; fi
+rm -rf /srv/atklnk-real /srv/atklnk
+mkdir -p /srv/atklnk-real
+ln -s /srv/atklnk-real /srv/atklnk
+useradd -d /srv/atklnk/$L -m -s /bin/bash "$L" || { echo "useradd $L failed" >&2; exit 1; }
+cleanup_add "pkill -KILL -u $L; sleep 0.3; userdel -f $L; rm -rf /srv/atklnk-real /srv/atklnk"
+A user enable "$L" >/dev/null
+check_eq "(control) root's symlink in a root-only directory is followed (/srv/atklnk -> /srv/atklnk-real)" \
+    "$L /srv/atklnk/$L" "$(A enter "$L" -- sh -c 'echo $(id -un) $(pwd)' 2>&1)"
+
 echo "# the skeleton and the process view"
 cat >"$H/probe.sh" <<'P'
 echo "writable:"
