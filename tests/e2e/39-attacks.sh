@@ -130,6 +130,21 @@ else
     _ok "a su leftover read nothing the admin typed after su returned"
 fi
 pkill -KILL -u "$U" -f tty-attack.py
+rm -f "$H/tty-attack.log"
+python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/transcript-su-pty" \
+    'wait:ADMIN# ' \
+    "send:su -P - $U\\r" 'sleep:1' \
+    'send:echo INSIDE$((20+2))\r' 'wait:INSIDE22' \
+    'send:exit\r' 'wait:ADMIN# ' 'sleep:3' \
+    'send:echo secret-typed-$((6+6))\r' 'sleep:2' \
+    'send:echo END$((8+8))\r' 'wait:END16' \
+    2>"$T_TMP/driver-su-pty.err"
+rc=$?
+check_eq "the admin's shell got its lines after 'su -P - USER' ($(cat "$T_TMP/driver-su-pty.err"))" "0" "$rc"
+log=$(cat "$H/tty-attack.log" 2>&1)
+check_contains "with 'su -P' the leftover ran and had lost its terminal (su's pty, hung up)" "no tty errno 6" "$log"
+check_lacks "... and reads nothing the admin typed" "secret-typed" "$log"
+pkill -KILL -u "$U" -f tty-attack.py
 
 echo "# terminals: C API exec mode (no CAGE_ENTER_PTY) on the admin's terminal"
 BIN=$T_TMP/bin
