@@ -381,6 +381,15 @@ if [ "$(cat /sys/kernel/security/lsm 2>/dev/null)" != "" ] || [ -n "$out" ]; the
     check_contains "an abstract unix socket of the host is not reachable" "refused" "$out"
 fi
 
+echo "# resources: the cage's /dev/shm outlives the user's processes"
+shm_kb=$(A enter "$U" -- df -k --output=size /dev/shm 2>/dev/null | tail -n 1 | tr -d ' ')
+mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+if [ -n "$shm_kb" ] && [ "$shm_kb" -lt $((mem_kb / 8)) ]; then
+    _ok "the cage's /dev/shm is bounded ($shm_kb kB)"
+else
+    known "each cage's /dev/shm is a tmpfs of ${shm_kb:-?} kB (half the RAM): a user fills it, logs out, and the pages stay pinned with the cage (max_generations cages per user); no size= and no memory cgroup bound it"
+fi
+
 finish_known() {
     [ "$T_KNOWN" = 0 ] || echo "$T_NAME: $T_KNOWN known hole(s) printed as KNOWN above"
     finish
