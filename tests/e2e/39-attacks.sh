@@ -381,6 +381,19 @@ if [ "$(cat /sys/kernel/security/lsm 2>/dev/null)" != "" ] || [ -n "$out" ]; the
     check_contains "an abstract unix socket of the host is not reachable" "refused" "$out"
 fi
 
+echo "# keyrings: the admin's session keyring"
+out=$(keyctl session atktest bash -c "keyctl add user atk-admin-key topsecret @s >/dev/null; cd /; $CAGE_ADMIN --config $T_CONF enter $U -- sh -c 'grep -q atk-admin-key /proc/keys && echo LISTED; keyctl print %user:atk-admin-key' </dev/null" 2>&1)
+check_lacks "cage-admin enter: the admin's session key is out of reach" "topsecret" "$out"
+check_lacks "... and not listed in /proc/keys" "LISTED" "$out"
+out=$(keyctl session atktest bash -c "keyctl add user atk-admin-key topsecret @s >/dev/null; cd /; $BIN/exec_shell $T_CONF $U /bin/sh -c 'grep -q atk-admin-key /proc/keys && echo LISTED; keyctl print %user:atk-admin-key' </dev/null" 2>&1)
+check_lacks "C API exec mode: the caller's session key is out of reach" "topsecret" "$out"
+check_lacks "... and not listed in /proc/keys" "LISTED" "$out"
+
+echo "# other users' logins: the records and locks"
+check_contains "the records and locks of /run/cage are root's only (as the user, even uncaged)" "Permission denied" \
+    "$(as_user sh -c 'ls /run/cage; : >/run/cage/seed.lock' 2>&1)"
+check_eq "inside the cage /run holds nothing of the host" "" "$(A enter "$U" -- ls -A /run 2>&1)"
+
 echo "# resources: the cage's /dev/shm outlives the user's processes"
 shm_kb=$(A enter "$U" -- df -k --output=size /dev/shm 2>/dev/null | tail -n 1 | tr -d ' ')
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
