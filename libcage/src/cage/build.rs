@@ -91,6 +91,7 @@ pub fn build(
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        warm: None,
     };
     Ok(Built { record, started })
 }

@@ -45,6 +45,7 @@ impl Fnv {
     pub fn path(&mut self, p: &Path) {
         self.str(p.as_os_str().as_bytes());
     }
+    #[cfg(test)]
     pub fn finish(&self) -> u64 {
         self.0
     }

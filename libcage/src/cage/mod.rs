@@ -10,6 +10,7 @@ mod join;
 pub mod record;
 pub mod seed;
 mod supervise;
+mod warm;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -161,6 +162,11 @@ fn enter_with(
     cached: bool,
     reloading: bool,
 ) -> Result<Outcome, Error> {
+    if cached && !reloading {
+        if let Some(r) = warm::enter(req, t0) {
+            return r;
+        }
+    }
     let from_record = if cached {
         record::run_dir().ok().and_then(|d| {
             let rec = match req.who {
@@ -182,7 +188,10 @@ fn enter_with(
     if let Some(r) = never_caged(user.uid, req.min_uid) {
         return Ok(Outcome::NotCaged(user, r));
     }
+    // Taken before any input is read (see warm.rs).
+    let stamp = warm::Stamp::begin(req.config, user.uid, &user.name);
     let mut settings = req.config.settings().map_err(Error::Config)?;
+    let warm = warm::Warm::new(stamp, &settings, virt_mp_path(&settings, &user));
     if let Some(m) = req.min_uid {
         settings.min_uid = m;
     }
@@ -190,6 +199,10 @@ fn enter_with(
         Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
         Decision::Caged => {}
     }
+    // A caller's min_uid (PAM `min_uid=`) only decides who is caged; the
+    // cage itself (which accounts its /etc shows, its fingerprint) follows
+    // cage.ini, so every service gives a user the same cage.
+    settings.min_uid = warm.min_uid;
     if !rustix::process::geteuid().is_root() {
         return Err(Error::Perm("entering a cage needs root".into()));
     }
@@ -236,7 +249,10 @@ fn enter_with(
             _ => None,
         };
         let live = match fast {
-            Some(live) => live,
+            Some(live) => {
+                warm::restamp(&run, &live.record, &warm);
+                live
+            }
             None if cached => {
                 drop(lock);
                 return enter_with(req, t0, false, reload);
@@ -269,7 +285,8 @@ fn enter_with(
                         };
                         let generation =
                             Record::next_generation(&run, user.uid).map_err(read_err)?;
-                        let new = build::build(req.config, &settings, &user, generation, fp)?;
+                        let mut new = build::build(req.config, &settings, &user, generation, fp)?;
+                        new.record.warm = Some(warm);
                         let live = install(&run, new, old.as_ref())?;
                         end_excess_generations(&run, &user, &settings, req.service);
                         built = true;
