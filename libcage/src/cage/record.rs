@@ -156,7 +156,10 @@ impl Record {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
             io::Write::write_all(&mut f, self.to_text().as_bytes())?;
-            f.sync_all()?;
+            // No fsync: a record names a live process and means nothing
+            // after a crash (whatever is left is refused by verification:
+            // garbage does not parse, a dead init fails its start time);
+            // rename alone makes it atomic for every live reader.
             std::fs::rename(&tmp, dest)
         })();
         if r.is_err() {

@@ -278,10 +278,12 @@ pub(super) fn enter(req: &Request<'_>, t0: Instant) -> Option<Result<Outcome, Er
             return None;
         }
     }
+    crate::timing::mark("record");
     let now = rec
         .warm
         .as_ref()
         .map(|w| Stamp::begin(req.config, uid, &rec.user).finish(&w.skeleton, &w.virt_mp));
+    crate::timing::mark("stamp");
     match decide(rec.warm.as_ref(), now.as_deref(), uid, req.min_uid) {
         Verdict::Slow => return None,
         Verdict::BelowMinUid => {
@@ -292,10 +294,15 @@ pub(super) fn enter(req: &Request<'_>, t0: Instant) -> Option<Result<Outcome, Er
         }
         Verdict::Join => {}
     }
+    let restrict = rec.warm.as_ref().map(|w| Restrict {
+        deny_userns: !w.userns,
+        landlock: w.landlock,
+    })?;
     if reload_pending(&rec.home) {
         return None;
     }
     let live = Live::verify(&rec).ok()?;
+    crate::timing::mark("verify");
     // From here on the user is caged in this cage: the checks of the slow
     // path, with its errors.
     let r = (|| {
@@ -309,21 +316,16 @@ pub(super) fn enter(req: &Request<'_>, t0: Instant) -> Option<Result<Outcome, Er
         {
             return Err(Error::LeakedFd { fd, what });
         }
-        let w = rec
-            .warm
-            .as_ref()
-            .expect("decide() joins only with warm data");
-        let restrict = Restrict {
-            deny_userns: !w.userns,
-            landlock: w.landlock,
-        };
+        crate::timing::mark("checks");
         let generation = live.record.generation;
         live.join(req.mode, lock, restrict, req.terminal)?;
+        crate::timing::mark("join");
         Ok(Outcome::Entered(Entered {
             user: rec.passwd(),
             generation,
             built: false,
             micros: t0.elapsed().as_micros(),
+            steps: crate::timing::take(),
         }))
     })();
     Some(r)
