@@ -33,14 +33,6 @@ pub fn start_time(pid: i32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("malformed stat"))
 }
 
-fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        format!("/proc/{pid}/ns/{name}"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
 /// Pins the recorded daemon `pid` with a pidfd and checks that it is the
 /// process recorded: same start time (with the pidfd open the pid cannot
 /// be reused) and the `comm` we give it. `what` names it in errors
@@ -65,8 +57,11 @@ pub fn ns_inode_self(name: &str) -> io::Result<u64> {
     Ok(rustix::fs::stat(format!("/proc/self/ns/{name}"))?.st_ino)
 }
 
+/// The inode of `pid`'s namespace `name`: one `stat`, which follows the
+/// magic link to the nsfs inode (no descriptor opened), so scans of
+/// `/proc` cost one call a process.
 pub fn ns_inode(pid: i32, name: &str) -> io::Result<u64> {
-    Ok(rustix::fs::fstat(open_ns(pid, name)?)?.st_ino)
+    Ok(rustix::fs::stat(format!("/proc/{pid}/ns/{name}"))?.st_ino)
 }
 
 /// Checks that `fd` is a namespace of type `kind` with inode `ino`.
