@@ -31,7 +31,8 @@ pub fn plan(g: &Global, name: &str) -> ExitCode {
 }
 
 /// Runs CMD (or a login shell) as USER inside USER's cage.
-pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
+pub fn enter(g: &Global, name: &str, timings: bool, cmd: &[String]) -> ExitCode {
+    let t0 = std::time::Instant::now();
     let user = match libcage::sys::nss::getpwnam(name) {
         Ok(Some(p)) => p,
         Ok(None) => return fail(g, format!("no such user: {name}")),
@@ -42,6 +43,7 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
         Ok(gs) => gs,
         Err(e) => return fail(g, format!("groups of {name}: {e}")),
     };
+    let cli_nss = t0.elapsed().as_micros();
     let req = Request {
         config: &g.config,
         who: Who::Name(name),
@@ -54,7 +56,17 @@ pub fn enter(g: &Global, name: &str, cmd: &[String]) -> ExitCode {
         terminal: Terminal::Relay,
     };
     match cage::enter(&req) {
-        Ok(Outcome::Entered(_)) => {}
+        Ok(Outcome::Entered(e)) => {
+            if timings {
+                // In the child, in the cage: stderr is the caller's.
+                eprintln!(
+                    "cage-admin: timings ({}): cli-nss={cli_nss} {} total={}",
+                    if e.built { "built" } else { "joined" },
+                    libcage::timing::format(&e.steps),
+                    e.micros
+                );
+            }
+        }
         Ok(Outcome::NotCaged(_, r)) => {
             return fail(g, format!("{name} is not caged ({})", r.as_str()))
         }

@@ -60,6 +60,9 @@ enum Cmd {
     /// Run a command (default: a login shell) as USER inside USER's cage
     Enter {
         user: String,
+        /// Print where the entry's time went (µs per step) on stderr
+        #[arg(long)]
+        timings: bool,
         #[arg(last = true)]
         cmd: Vec<String>,
     },
@@ -95,7 +98,7 @@ fn main() -> ExitCode {
         Cmd::MinUid { value } => users_cmd::min_uid(&g, value),
         Cmd::Getprefix { user } => users_cmd::getprefix(&g, &user),
         Cmd::Plan { user } => cage_cmd::plan(&g, &user),
-        Cmd::Enter { user, cmd } => cage_cmd::enter(&g, &user, &cmd),
+        Cmd::Enter { user, timings, cmd } => cage_cmd::enter(&g, &user, timings, &cmd),
         Cmd::List => cage_cmd::list(&g),
         Cmd::Remount { user, all } => cage_cmd::remount(&g, user.as_deref(), all),
         Cmd::Unmount { user, all } => cage_cmd::unmount(&g, user.as_deref(), all),

@@ -21,5 +21,6 @@ pub mod plan;
 pub mod policy;
 pub mod skeleton;
 pub mod sys;
+pub mod timing;
 
 pub use error::Error;

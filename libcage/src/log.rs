@@ -41,9 +41,12 @@ impl Preconnected {
             .ok()
             .filter(|s| s.connect("/dev/log").is_ok());
         // Read before entering: the cage's /proc does not show the caller.
-        let ident = std::fs::read_to_string("/proc/self/comm")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "cage".into());
+        // The thread's name is the process's comm (single-threaded callers).
+        let ident = rustix::thread::name()
+            .ok()
+            .map(|s| s.to_string_lossy().trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "cage".into());
         Preconnected {
             sock,
             pid: std::process::id(),

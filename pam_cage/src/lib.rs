@@ -97,15 +97,11 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
         }
     };
     // Root, and users below a min_uid given as argument, pass through
-    // untouched, even when the configuration is broken: an admin must
-    // always be able to log in and fix it. Lookup failures are left to
-    // the core, which reports them.
-    let uid = Nss.user_by_name(&user).ok().flatten().map(|pw| pw.uid);
-    let passes = match (uid, args.min_uid) {
-        (Some(0), _) => Some("root is never caged"),
-        (Some(u), Some(min)) if u < min => Some("uid below min_uid"),
-        _ => None,
-    };
+    // untouched, even when the configuration is broken: the core decides
+    // that before it reads any configuration (and on the warm path from
+    // the root-only cage record, without NSS). Only bad module arguments
+    // are judged here, and only then is the account looked up: root passes
+    // through them, everyone else is refused.
     let mut problems = args.malformed.clone();
     if let Some(dir) = &args.config {
         if !dir.is_dir() {
@@ -115,7 +111,8 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
     if !problems.is_empty() {
         // Without usable arguments the module cannot tell who is caged:
         // refuse everyone but root.
-        let what = if uid == Some(0) {
+        let root = Nss.user_by_name(&user).ok().flatten().map(|pw| pw.uid) == Some(0);
+        let what = if root {
             "root passes through"
         } else {
             "session refused"
@@ -127,21 +124,7 @@ fn open_session(tag: &str, args: &Args, user: Result<Option<String>, c_int>) -> 
                 problems.join("; ")
             ),
         );
-        return if uid == Some(0) {
-            PAM_IGNORE
-        } else {
-            PAM_SESSION_ERR
-        };
-    }
-    if let Some(why) = passes {
-        if args.debug {
-            log::log(
-                Priority::Debug,
-                tag,
-                &format!("user {user} is not caged: {why}"),
-            );
-        }
-        return PAM_IGNORE;
+        return if root { PAM_IGNORE } else { PAM_SESSION_ERR };
     }
     let config = args.config.clone().map(ConfigDir::new).unwrap_or_default();
     let req = Request {

@@ -20,6 +20,12 @@ check_contains "... and a warm cage entry figure" "cage-admin enter, warm (pinne
 check_contains "the parallel table is printed" "-way parallel" "$out"
 check_contains "the mount-count table is printed" "== host mount count" "$out"
 check_contains "the goals are printed" "== goals (reported, not asserted)" "$out"
+check_contains "the in-process entry rows are printed" "warm, children-only (no fork)" "$out"
+check_contains "the per-step breakdown is printed" "== where the time goes" "$out"
+check_contains "... for a warm entry" "  warm (" "$out"
+check_contains "... and a cold one" "  cold (" "$out"
+check_contains "the init's memory is printed" "init of benchu: VmRSS " "$out"
+check_lacks "the live-cages row is full mode only" "live cages (C:" "$out"
 check_lacks "no row failed to run" "n/a:" "$out"
 check_lacks "every view check passed" "  FAIL " "$out"
 

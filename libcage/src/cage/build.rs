@@ -47,10 +47,13 @@ pub fn build(
     // Identity and plan are resolved here, on the host, before any
     // namespace exists (NSS must not run inside the cage).
     let plan = super::make_plan(config, settings, user, &Nss)?;
+    crate::timing::mark("plan");
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let program = Program::open(&settings.init_program)?;
     let seed = Seed::get(&run, &program)?;
+    crate::timing::mark("seed");
     let sources = apply::collect(&plan).map_err(Error::from)?;
+    crate::timing::mark("sources");
     let prepare = || {
         seed.enter()
             .map_err(|e| format!("joining the cage seed: {e}"))?;
@@ -70,6 +73,7 @@ pub fn build(
         argv: &[INIT_NAME, &user.name],
     };
     let started = daemon::spawn(&spec, prepare, setup)?;
+    crate::timing::mark("spawn");
     // From here on, an early return drops `started`: the init is killed.
     let ns = |n: &str| {
         ns_inode(started.pid, n)
@@ -91,6 +95,8 @@ pub fn build(
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        warm: None,
     };
+    crate::timing::mark("init-ns");
     Ok(Built { record, started })
 }

@@ -18,8 +18,6 @@ use super::record::{Lock, Record};
 use super::supervise;
 use super::Mode as EnterMode;
 
-const NSFS_MAGIC: i64 = 0x6e73_6673;
-
 /// Start time of `pid` (field 22 of /proc/PID/stat).
 pub fn start_time(pid: i32) -> io::Result<u64> {
     let stat = process::read_proc(&format!("/proc/{pid}/stat"))?;
@@ -33,14 +31,6 @@ pub fn start_time(pid: i32) -> io::Result<u64> {
         .nth(19)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other("malformed stat"))
-}
-
-fn open_ns(pid: i32, name: &str) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        format!("/proc/{pid}/ns/{name}"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
 }
 
 /// Pins the recorded daemon `pid` with a pidfd and checks that it is the
@@ -67,16 +57,17 @@ pub fn ns_inode_self(name: &str) -> io::Result<u64> {
     Ok(rustix::fs::stat(format!("/proc/self/ns/{name}"))?.st_ino)
 }
 
+/// The inode of `pid`'s namespace `name`: one `stat`, which follows the
+/// magic link to the nsfs inode (no descriptor opened), so scans of
+/// `/proc` cost one call a process.
 pub fn ns_inode(pid: i32, name: &str) -> io::Result<u64> {
-    Ok(rustix::fs::fstat(open_ns(pid, name)?)?.st_ino)
+    Ok(rustix::fs::stat(format!("/proc/{pid}/ns/{name}"))?.st_ino)
 }
 
 /// Checks that `fd` is a namespace of type `kind` with inode `ino`.
+/// `NS_GET_NSTYPE` is answered by nsfs only (any other file fails it), so
+/// it checks the file system and the type at once.
 fn check_ns(fd: &OwnedFd, kind: i32, ino: u64, name: &str) -> Result<(), String> {
-    let sfs = rustix::fs::fstatfs(fd).map_err(|e| format!("{name}: {e}"))?;
-    if sfs.f_type as i64 != NSFS_MAGIC {
-        return Err(format!("{name} is not a namespace file"));
-    }
     let t = process::ns_type(fd.as_fd()).map_err(|e| format!("{name}: NS_GET_NSTYPE: {e}"))?;
     if t != kind {
         return Err(format!("{name} is a namespace of the wrong type"));
@@ -89,6 +80,26 @@ fn check_ns(fd: &OwnedFd, kind: i32, ino: u64, name: &str) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+/// The command name and start time (fields 2 and 22) of `stat` under the
+/// `/proc/PID` directory `dir`, in one read.
+fn read_stat(dir: &OwnedFd) -> io::Result<(String, u64)> {
+    let f = rustix::fs::openat(dir, "stat", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&f, &mut buf)?;
+    parse_stat(&buf[..n]).ok_or_else(|| io::Error::other("malformed stat"))
+}
+
+/// `(comm, starttime)` of a `/proc/PID/stat` line. The name (field 2) is
+/// between the first `(` and the last `)`: it may itself hold both.
+fn parse_stat(b: &[u8]) -> Option<(String, u64)> {
+    let s = std::str::from_utf8(b).ok()?;
+    let open = s.find('(')?;
+    let close = s.rfind(')')?;
+    let comm = s.get(open + 1..close)?.to_string();
+    let start = s[close + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    Some((comm, start))
 }
 
 /// True when `pid` is a cage init: named so, running as root (real and
@@ -152,37 +163,66 @@ pub struct Live {
 
 impl Live {
     /// Verifies that the recorded init is alive (same pid and start time,
-    /// pinned by a pidfd) and holds namespaces of the recorded types and
-    /// inodes.
+    /// pinned by a pidfd), is named `cage-init`, runs as root in our user
+    /// namespace, and holds namespaces of the recorded types and inodes,
+    /// none of them the caller's own.
+    ///
+    /// With as few system calls as these checks allow: `/proc/PID` is
+    /// opened once (`O_PATH`) and everything else is read relative to it;
+    /// the name comes from the same read of `stat` as the start time; each
+    /// namespace is one open, `NS_GET_NSTYPE` and `fstat`.
     pub fn verify(rec: &Record) -> Result<Live, String> {
-        let pidfd = pin_daemon(rec.pid, rec.start, "cage-init", "cage init")?;
+        let pid = rec.pid;
+        let p = rustix::process::Pid::from_raw(pid).ok_or("invalid pid")?;
+        let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+            .map_err(|e| format!("cage init {pid} is gone ({e})"))?;
+        let dir = rustix::fs::open(
+            format!("/proc/{pid}"),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("cage init {pid} is gone ({e})"))?;
+        // Checked after the pidfd was opened: with the start time equal,
+        // the pidfd is this very process (a pid is reused only by a later
+        // process, with a later start time).
+        let (comm, start) = read_stat(&dir).map_err(|e| format!("cage init {pid}: {e}"))?;
+        if start != rec.start {
+            return Err(format!("pid {pid} is not the recorded cage init"));
+        }
+        if comm != "cage-init" {
+            return Err(format!("pid {pid} is not a cage init"));
+        }
         // The owner of /proc/PID is the process's effective uid.
-        let owner = rustix::fs::stat(format!("/proc/{}", rec.pid))
-            .map_err(|e| format!("init {}: {e}", rec.pid))?
+        let owner = rustix::fs::fstat(&dir)
+            .map_err(|e| format!("init {pid}: {e}"))?
             .st_uid;
         if owner != 0 {
-            return Err(format!("pid {} does not run as root", rec.pid));
+            return Err(format!("pid {pid} does not run as root"));
         }
         // Made by us: same user namespace as ours, and none of the joined
         // namespaces is the one we are already in (the host's).
         let mine = |n: &str| ns_inode_self(n).map_err(|e| format!("own {n} namespace: {e}"));
-        let theirs = rustix::fs::stat(format!("/proc/{}/ns/user", rec.pid))
+        let theirs = rustix::fs::statat(&dir, "ns/user", rustix::fs::AtFlags::empty())
             .map_err(|e| format!("user: {e}"))?
             .st_ino;
         if theirs != mine("user")? {
-            return Err(format!("pid {} lives in another user namespace", rec.pid));
-        }
-        for (name, ino) in [("mnt", rec.mntns), ("pid", rec.pidns), ("ipc", rec.ipcns)] {
-            if ino == mine(name)? {
-                return Err(format!("recorded {name} namespace is the host's own"));
-            }
+            return Err(format!("pid {pid} lives in another user namespace"));
         }
         for (name, kind, ino) in [
             ("mnt", libc::CLONE_NEWNS, rec.mntns),
             ("pid", libc::CLONE_NEWPID, rec.pidns),
             ("ipc", libc::CLONE_NEWIPC, rec.ipcns),
         ] {
-            let fd = open_ns(rec.pid, name).map_err(|e| format!("{name}: {e}"))?;
+            if ino == mine(name)? {
+                return Err(format!("recorded {name} namespace is the host's own"));
+            }
+            let fd = rustix::fs::openat(
+                &dir,
+                format!("ns/{name}"),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
             check_ns(&fd, kind, ino, name)?;
         }
         Ok(Live {
@@ -560,3 +600,19 @@ const FORWARDED: &[i32] = &[
     libc::SIGTTOU,
     libc::SIGPIPE,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_name_and_start_time() {
+        let line =
+            b"4242 (cage-init) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10";
+        assert_eq!(parse_stat(line), Some(("cage-init".into(), 12345)));
+        // A name holding ") " cannot shift the fields.
+        let tricky = b"7 (x) S 1 (y) S 1 7 7 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 99 1000 10";
+        assert_eq!(parse_stat(tricky), Some(("x) S 1 (y".into(), 99)));
+        assert_eq!(parse_stat(b"7 (x"), None);
+    }
+}

@@ -10,6 +10,7 @@ mod join;
 pub mod record;
 pub mod seed;
 mod supervise;
+mod warm;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -64,6 +65,8 @@ pub struct Entered {
     /// True when this entry built the cage, false when it joined one.
     pub built: bool,
     pub micros: u128,
+    /// Where the time went, step by step ([`crate::timing`]).
+    pub steps: Vec<(&'static str, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -147,7 +150,9 @@ pub fn enter(req: &Request<'_>) -> Result<Outcome, Error> {
 }
 
 fn enter_unlogged(req: &Request<'_>) -> Result<Outcome, Error> {
-    enter_with(req, Instant::now(), true, false)
+    let t0 = Instant::now();
+    crate::timing::start(t0);
+    enter_with(req, t0, true, false)
 }
 
 /// With `cached`, an entry takes the account from the cage record
@@ -161,6 +166,14 @@ fn enter_with(
     cached: bool,
     reloading: bool,
 ) -> Result<Outcome, Error> {
+    if cached && !reloading {
+        if let Some(r) = warm::enter(req, t0) {
+            return r;
+        }
+        // The attempt as one step (its own marks are dropped).
+        crate::timing::start(t0);
+        crate::timing::mark("warm");
+    }
     let from_record = if cached {
         record::run_dir().ok().and_then(|d| {
             let rec = match req.who {
@@ -179,10 +192,15 @@ fn enter_with(
         Some(u) => u,
         None => lookup(req.who)?,
     };
+    crate::timing::mark("account");
     if let Some(r) = never_caged(user.uid, req.min_uid) {
         return Ok(Outcome::NotCaged(user, r));
     }
+    // Taken before any input is read (see warm.rs).
+    let stamp = warm::Stamp::begin(req.config, user.uid, &user.name);
+    crate::timing::mark("stamp");
     let mut settings = req.config.settings().map_err(Error::Config)?;
+    let warm = warm::Warm::new(stamp, &settings, virt_mp_path(&settings, &user));
     if let Some(m) = req.min_uid {
         settings.min_uid = m;
     }
@@ -190,6 +208,11 @@ fn enter_with(
         Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
         Decision::Caged => {}
     }
+    // A caller's min_uid (PAM `min_uid=`) only decides who is caged; the
+    // cage itself (which accounts its /etc shows, its fingerprint) follows
+    // cage.ini, so every service gives a user the same cage.
+    settings.min_uid = warm.min_uid;
+    crate::timing::mark("policy");
     if !rustix::process::geteuid().is_root() {
         return Err(Error::Perm("entering a cage needs root".into()));
     }
@@ -202,9 +225,12 @@ fn enter_with(
     {
         return Err(Error::LeakedFd { fd, what });
     }
+    crate::timing::mark("checks");
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
+    crate::timing::mark("fingerprint");
     let reload = reloading || reload_requested(&user);
+    crate::timing::mark("reload");
     let lock_err = |e| Error::sys("locking the cage record", e);
     let read_err = |e| Error::sys("reading the cage record", e);
     let mut built = false;
@@ -237,7 +263,10 @@ fn enter_with(
             _ => None,
         };
         let live = match fast {
-            Some(live) => live,
+            Some(live) => {
+                warm::restamp(&run, &live.record, &warm);
+                live
+            }
             None if cached => {
                 drop(lock);
                 return enter_with(req, t0, false, reload);
@@ -270,9 +299,12 @@ fn enter_with(
                         };
                         let generation =
                             Record::next_generation(&run, user.uid).map_err(read_err)?;
-                        let new = build::build(req.config, &settings, &user, generation, fp)?;
+                        let mut new = build::build(req.config, &settings, &user, generation, fp)?;
+                        new.record.warm = Some(warm);
                         let live = install(&run, new, old.as_ref())?;
+                        crate::timing::mark("install");
                         end_excess_generations(&run, &user, &settings, req.service);
+                        crate::timing::mark("generations");
                         built = true;
                         live
                     }
@@ -281,17 +313,20 @@ fn enter_with(
         };
         (live, lock)
     };
+    crate::timing::mark("record");
     let generation = live.record.generation;
     let restrict = Restrict {
         deny_userns: !settings.userns,
         landlock: settings.landlock,
     };
     live.join(req.mode, lock, restrict, req.terminal)?;
+    crate::timing::mark("join");
     Ok(Outcome::Entered(Entered {
         user,
         generation,
         built,
         micros: t0.elapsed().as_micros(),
+        steps: crate::timing::take(),
     }))
 }
 

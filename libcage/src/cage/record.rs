@@ -27,6 +27,10 @@ pub struct Record {
     pub ipcns: u64,
     /// Unix time the cage was built.
     pub created: u64,
+    /// What the warm path needs (`warm.*` lines; absent in records of
+    /// entries that did not take a stamp).
+    #[serde(skip)]
+    pub warm: Option<super::warm::Warm>,
 }
 
 /// The value of `key=value` in a record's text.
@@ -85,13 +89,17 @@ fn read_file(p: &Path) -> io::Result<Option<Record>> {
 
 impl Record {
     fn to_text(&self) -> String {
-        format!(
+        let mut t = format!(
             "uid={}\nuser={}\ngid={}\nhome={}\nshell={}\npid={}\nstart={}\ngeneration={}\nfingerprint={}\nmntns={}\npidns={}\nipcns={}\ncreated={}\n",
             self.uid, self.user, self.gid, self.home, self.shell, self.pid, self.start, self.generation, self.fingerprint, self.mntns, self.pidns, self.ipcns, self.created
-        )
+        );
+        if let Some(w) = &self.warm {
+            t.push_str(&w.to_text());
+        }
+        t
     }
 
-    fn from_text(text: &str) -> Option<Record> {
+    pub(crate) fn from_text(text: &str) -> Option<Record> {
         let get = |k: &str| field(text, k);
         Some(Record {
             uid: get("uid")?.parse().ok()?,
@@ -107,6 +115,7 @@ impl Record {
             pidns: get("pidns")?.parse().ok()?,
             ipcns: get("ipcns")?.parse().ok()?,
             created: get("created")?.parse().ok()?,
+            warm: super::warm::Warm::from_text(text),
         })
     }
 
@@ -147,7 +156,10 @@ impl Record {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
             io::Write::write_all(&mut f, self.to_text().as_bytes())?;
-            f.sync_all()?;
+            // No fsync: a record names a live process and means nothing
+            // after a crash (whatever is left is refused by verification:
+            // garbage does not parse, a dead init fails its start time);
+            // rename alone makes it atomic for every live reader.
             std::fs::rename(&tmp, dest)
         })();
         if r.is_err() {
@@ -360,8 +372,21 @@ mod tests {
             pidns: 2,
             ipcns: 3,
             created: 7,
+            warm: None,
         };
-        assert_eq!(Record::from_text(&r.to_text()), Some(r));
+        assert_eq!(Record::from_text(&r.to_text()), Some(r.clone()));
+        let w = Record {
+            warm: Some(super::super::warm::Warm {
+                stamp: "0123456789abcdef".into(),
+                min_uid: 1000,
+                userns: false,
+                landlock: true,
+                skeleton: "/var/lib/cage/skel".into(),
+                virt_mp: "/var/lib/cage/01/alice/virt.mp".into(),
+            }),
+            ..r
+        };
+        assert_eq!(Record::from_text(&w.to_text()), Some(w));
         assert_eq!(Record::from_text("uid=1\n"), None);
     }
 }

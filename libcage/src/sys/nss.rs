@@ -162,6 +162,31 @@ pub fn getgrgid(gid: u32) -> io::Result<Option<Group>> {
     })
 }
 
+pub fn getgrnam(name: &str) -> io::Result<Option<Group>> {
+    let cname = cstring(name)?;
+    with_buffer(|buf| {
+        // SAFETY: zeroed group is a valid "empty" value; glibc overwrites it.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf.len() is its size.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut res,
+            )
+        };
+        if pw_result(rc, !res.is_null())? {
+            // SAFETY: res points to gr, filled by glibc; buf is alive.
+            Ok(Some(unsafe { group_from(&gr) }))
+        } else {
+            Ok(None)
+        }
+    })
+}
+
 /// All groups `name` belongs to, primary `gid` included.
 pub fn getgrouplist(name: &str, gid: u32) -> io::Result<Vec<u32>> {
     let cname = cstring(name)?;
@@ -185,67 +210,4 @@ pub fn getgrouplist(name: &str, gid: u32) -> io::Result<Vec<u32>> {
             return Err(io::Error::other("getgrouplist: too many groups"));
         }
     }
-}
-
-/// Drives one NSS enumeration: `next` makes one `get*ent_r` call into the
-/// buffer and returns its result code with the entry, if any.
-fn enumerate<T>(
-    mut next: impl FnMut(&mut [libc::c_char]) -> (libc::c_int, Option<T>),
-) -> io::Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0 as libc::c_char; 16384];
-    loop {
-        match next(&mut buf) {
-            // The entry did not fit; glibc returns it again on the next call.
-            (libc::ERANGE, _) if buf.len() < (1 << 22) => {
-                let len = buf.len() * 4;
-                buf.resize(len, 0);
-            }
-            (0, Some(v)) => out.push(v),
-            (0 | libc::ENOENT, _) => return Ok(out),
-            (rc, _) => return Err(io::Error::from_raw_os_error(rc)),
-        }
-    }
-}
-
-/// Every account NSS enumerates (`setpwent`/`getpwent_r`/`endpwent`).
-pub fn all_users() -> io::Result<Vec<Passwd>> {
-    // SAFETY: plain call, resets the enumeration.
-    unsafe { libc::setpwent() };
-    let result = enumerate(|buf| {
-        // SAFETY: zeroed passwd is valid; glibc overwrites it.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut res: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: pointers valid; buf.len() is its size.
-        let rc = unsafe { libc::getpwent_r(&mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
-        // SAFETY: on success res points to pw, filled by glibc; buf is alive.
-        (
-            rc,
-            (rc == 0 && !res.is_null()).then(|| unsafe { passwd_from(&pw) }),
-        )
-    });
-    // SAFETY: plain call, ends the enumeration.
-    unsafe { libc::endpwent() };
-    result
-}
-
-/// Every group NSS enumerates (`setgrent`/`getgrent_r`/`endgrent`).
-pub fn all_groups() -> io::Result<Vec<Group>> {
-    // SAFETY: plain call, resets the enumeration.
-    unsafe { libc::setgrent() };
-    let result = enumerate(|buf| {
-        // SAFETY: zeroed group is valid; glibc overwrites it.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut res: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: pointers valid; buf.len() is its size.
-        let rc = unsafe { libc::getgrent_r(&mut gr, buf.as_mut_ptr(), buf.len(), &mut res) };
-        // SAFETY: on success res points to gr, filled by glibc; buf is alive.
-        (
-            rc,
-            (rc == 0 && !res.is_null()).then(|| unsafe { group_from(&gr) }),
-        )
-    });
-    // SAFETY: plain call, ends the enumeration.
-    unsafe { libc::endgrent() };
-    result
 }
