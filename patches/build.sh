@@ -10,6 +10,8 @@
 #       compiles the suexec programs from the cached tree with another cage
 #       configuration directory and a runtime library directory (used by the
 #       end-to-end tests; never installed by --install)
+#   patches/build.sh --install-files suexec OUTDIR
+#       installs such a variant the way --install does (diverted)
 #
 # Sources come from `apt-get source` of the version dpkg has installed (deb-src
 # lines for bookworm, bookworm-updates and bookworm-security are added once).
@@ -231,6 +233,10 @@ $(diff <(echo "$want") <(echo "$got"))"
                 echo "build_seconds=$((SECONDS - t0))"
     } >"$work/BUILDINFO.tmp"
     mv "$work/BUILDINFO.tmp" "$work/BUILDINFO"
+    local old
+    for old in "$CACHE"/apache2-"$ver"-*; do
+        [ "$old" = "$dir" ] || rm -rf "$old"
+    done
     say "suexec: built from apache2 $srcver in $((SECONDS - t0)) s: $dir"
     SUEXEC_BUILD=$dir
 }
@@ -302,7 +308,8 @@ case "${1:-}" in
     --uninstall) action=uninstall; shift ;;
     --status) action=status; shift ;;
     --variant) action=variant; shift ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --install-files) action=install-files; shift ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 mkdir -p "$CACHE"
 
@@ -313,6 +320,12 @@ case $action in
         [ "${1:-}" = suexec ] && [ $# -eq 4 ] || die "usage: --variant suexec CONFIG_DIR LIBDIR OUTDIR"
         build_suexec >/dev/null
         suexec_compile "$SUEXEC_BUILD/tree" "$2" "$3" "$4"
+        cp "$SUEXEC_BUILD/BUILDINFO" "$4/BUILDINFO"
+        exit 0
+        ;;
+    install-files)
+        [ "${1:-}" = suexec ] && [ $# -eq 2 ] || die "usage: --install-files suexec OUTDIR"
+        install_suexec "$2"
         exit 0
         ;;
 esac
