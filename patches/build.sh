@@ -2,15 +2,15 @@
 # Builds Debian 12's web server programs with the cage patches of this
 # directory and installs them in place of Debian's (root, Debian 12).
 #
-#   patches/build.sh [TARGET...]            build (cached), TARGET: suexec (default: all)
+#   patches/build.sh [TARGET...]            build (cached), TARGET: suexec, apr (default: all)
 #   patches/build.sh --install [TARGET...]  build, then divert Debian's files and install ours
 #   patches/build.sh --uninstall            remove ours, restore Debian's files exactly
 #   patches/build.sh --status               what is built and what is installed
-#   patches/build.sh --variant suexec CONFIG_DIR LIBDIR OUTDIR
-#       compiles the suexec programs from the cached tree with another cage
+#   patches/build.sh --variant TARGET CONFIG_DIR LIBDIR OUTDIR
+#       compiles the target's programs from the cached tree with another cage
 #       configuration directory and a runtime library directory (used by the
 #       end-to-end tests; never installed by --install)
-#   patches/build.sh --install-files suexec OUTDIR
+#   patches/build.sh --install-files TARGET OUTDIR
 #       installs such a variant the way --install does (diverted)
 #
 # Sources come from `apt-get source` of the version dpkg has installed (deb-src
@@ -28,6 +28,10 @@
 #            and that is said loudly, recorded in BUILDINFO, and accepted only
 #            when the built program reports exactly the compiled-in settings
 #            (`suexec -V`) of the installed one.
+#   apr      libapr1 (/usr/lib/ARCH/libapr-1.so.0.7.2), patches/apr-cage.patch:
+#            children that APR starts as a caged user (apr_procattr_user_set:
+#            mod_rewrite `prg:` maps with a user) enter the cage. A library
+#            must match the installed version exactly: no fallback.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -241,19 +245,125 @@ $(diff <(echo "$want") <(echo "$got"))"
     SUEXEC_BUILD=$dir
 }
 
+
+# --- apr ---------------------------------------------------------------------
+
+APR_PATCH=$HERE/apr-cage.patch
+
+apr_lib() { readlink -f "/usr/lib/$ARCH/libapr-1.so.0"; }
+
+# The real file behind libapr-1.so.0 (not the diverted name).
+apr_target() {
+    local f
+    f=$(dpkg -L libapr1 | grep -E "/libapr-1\.so\.0\.[0-9.]+$" | head -n 1)
+    [ -n "$f" ] || die "libapr1 ships no libapr-1.so.0.*"
+    echo "$f"
+}
+
+# apr_compile TREE CONFIG_DIR RPATH OUTDIR
+apr_compile() {
+    local tree=$1 conf=$2 rpath=$3 out=$4 so libs
+    so=$(libcage_so)
+    libs="-L$(dirname "$so") -lcage"
+    [ -n "$rpath" ] && libs="$libs -Wl,-rpath,$rpath"
+    rm -f "$tree/threadproc/unix/proc.lo" "$tree/threadproc/unix/proc.o" "$tree"/libapr-1.la
+    make -C "$tree" -s -j"$(nproc)" libapr-1.la \
+        NOTEST_CPPFLAGS="-I$REPO/include -DCAGE_CONFIG_DIR='\"$conf\"'" \
+        NOTEST_LIBS="$libs" >"$out.make.log" 2>&1 || {
+        tail -n 30 "$out.make.log" >&2
+        die "compiling apr failed (log: $out.make.log)"
+    }
+    mkdir -p "$out"
+    local base
+    base=$(basename "$(apr_target)")
+    install -m 644 "$tree/.libs/$base" "$out/$base"
+    readelf -d "$out/$base" | grep -q 'NEEDED.*\[libcage.so\]' || die "$out/$base does not link libcage.so"
+}
+
+build_apr() {
+    ensure_deb_src
+    local ver key dir
+    ver=$(installed_version libapr1)
+    [ -n "$ver" ] || die "libapr1 is not installed"
+    key="apr-$ver-$(hash_of "$APR_PATCH" "$0" "$REPO/include/libcage.h")"
+    dir=$CACHE/$key
+    if [ -f "$dir/BUILDINFO" ]; then
+        say "apr: cached build $dir"
+        APR_BUILD=$dir
+        return 0
+    fi
+    apt_install dpkg-dev build-essential autoconf libtool uuid-dev python3 patch
+    local t0=$SECONDS src
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    src=$(fetch_source apr "$ver" "$dir/dl") ||
+        die "the source of the installed libapr1 $ver cannot be fetched ($(grep -m1 -o 'Failed to fetch.*' "$dir/dl/apt-get-source.log" || echo 'apt-get source failed')): libapr1 is not built (a library must match the installed version exactly)"
+    mv "$src" "$dir/tree"
+    (
+        cd "$dir/tree"
+        patch -s -p1 -i "$APR_PATCH"
+        eval "$(dpkg-buildflags --export=sh)"
+        export CFLAGS CPPFLAGS LDFLAGS
+        LC_ALL=C ./buildconf >"$dir/configure.log" 2>&1
+        # Debian's CONFFLAGS (debian/rules).
+        CONFIG_SHELL=/bin/bash /bin/bash ./configure LTFLAGS=--no-silent \
+            --enable-layout=Debian --includedir=/usr/include/apr-1.0 \
+            --with-installbuilddir=/usr/share/apr-1.0/build --libdir="/usr/lib/$ARCH" \
+            --enable-nonportable-atomics --enable-allocator-uses-mmap \
+            ac_cv_prog_AWK=mawk >>"$dir/configure.log" 2>&1
+    ) || { tail -n 30 "$dir/configure.log" >&2; die "configuring apr $ver failed (log: $dir/configure.log)"; }
+    apr_compile "$dir/tree" /etc/cage "" "$dir/out"
+    {
+        echo "target=apr"
+        echo "installed_version=$ver"
+        echo "source_version=$ver"
+        echo "patch_sha256=$(sha256sum "$APR_PATCH" | cut -d' ' -f1)"
+        echo "build_seconds=$((SECONDS - t0))"
+    } >"$dir/BUILDINFO.tmp"
+    mv "$dir/BUILDINFO.tmp" "$dir/BUILDINFO"
+    local old
+    for old in "$CACHE"/apr-"$ver"-*; do
+        [ "$old" = "$dir" ] || rm -rf "$old"
+    done
+    say "apr: built $ver in $((SECONDS - t0)) s: $dir"
+    APR_BUILD=$dir
+}
+
+install_apr() {
+    local from=${1:-$APR_BUILD/out} dest
+    dest=$(apr_target)
+    [ -n "${1:-}" ] || [ -f "/usr/lib/$ARCH/libcage.so" ] ||
+        die "/usr/lib/$ARCH/libcage.so is missing: run ci/install.sh first"
+    say "installed:"
+    divert_install "$from/$(basename "$dest")" "$dest" 644 root:root
+    ldconfig
+}
+
 # --- install -----------------------------------------------------------------
 
 # divert_install SRC DEST MODE OWNER: Debian's DEST is renamed to
 # DEST.distrib through dpkg-divert (a package upgrade then updates that
 # file, never ours), and SRC is installed at DEST.
+# Where Debian's DEST is kept: beside it, except shared libraries, which go
+# to a directory ldconfig never reads (beside the library, ldconfig would
+# point the soname link at the diverted file).
+diverted_name() {
+    case $1 in
+        *.so.*) echo "/usr/lib/cage/distrib/$(basename "$1")" ;;
+        *) echo "$1$DIVERT_SUFFIX" ;;
+    esac
+}
+
 divert_install() {
-    local src=$1 dest=$2 mode=$3 owner=$4
+    local src=$1 dest=$2 mode=$3 owner=$4 kept
+    kept=$(diverted_name "$dest")
     if ! dpkg-divert --list "$dest" | grep -q 'by cage$'; then
-        dpkg-divert --quiet --package cage --divert "$dest$DIVERT_SUFFIX" --rename --add "$dest"
+        mkdir -p "$(dirname "$kept")"
+        dpkg-divert --quiet --package cage --divert "$kept" --rename --add "$dest"
     fi
     install -m "$mode" -o "${owner%:*}" -g "${owner#*:}" "$src" "$dest.cage-new"
     mv -f "$dest.cage-new" "$dest"
-    echo "  $dest (Debian's kept as $dest$DIVERT_SUFFIX)"
+    echo "  $dest (Debian's kept as $kept)"
 }
 
 divert_remove() {
@@ -278,17 +388,23 @@ install_suexec() {
     done
 }
 
+managed_files() {
+    printf '%s\n' "${SUEXEC_FILES[@]}"
+    apr_target 2>/dev/null || true
+}
+
 uninstall_all() {
     say "restored:"
     local f
-    for f in "${SUEXEC_FILES[@]}"; do divert_remove "$f"; done
+    for f in $(managed_files); do divert_remove "$f"; done
+    ldconfig
 }
 
 status() {
     local f
-    for f in "${SUEXEC_FILES[@]}"; do
+    for f in $(managed_files); do
         if dpkg-divert --list "$f" | grep -q 'by cage$'; then
-            echo "$f: cage build (Debian's at $f$DIVERT_SUFFIX)"
+            echo "$f: cage build (Debian's at $(diverted_name "$f"))"
         else
             echo "$f: Debian's"
         fi
@@ -317,31 +433,51 @@ case $action in
     uninstall) uninstall_all; exit 0 ;;
     status) status; exit 0 ;;
     variant)
-        [ "${1:-}" = suexec ] && [ $# -eq 4 ] || die "usage: --variant suexec CONFIG_DIR LIBDIR OUTDIR"
-        build_suexec >/dev/null
-        suexec_compile "$SUEXEC_BUILD/tree" "$2" "$3" "$4"
-        cp "$SUEXEC_BUILD/BUILDINFO" "$4/BUILDINFO"
+        [ $# -eq 4 ] || die "usage: --variant TARGET CONFIG_DIR LIBDIR OUTDIR"
+        case $1 in
+            suexec)
+                build_suexec >/dev/null
+                suexec_compile "$SUEXEC_BUILD/tree" "$2" "$3" "$4"
+                cp "$SUEXEC_BUILD/BUILDINFO" "$4/BUILDINFO"
+                ;;
+            apr)
+                build_apr >/dev/null
+                # A copy: the cached tree keeps the installed build's objects.
+                rm -rf "$4.tree"
+                cp -a "$APR_BUILD/tree" "$4.tree"
+                apr_compile "$4.tree" "$2" "$3" "$4"
+                rm -rf "$4.tree"
+                cp "$APR_BUILD/BUILDINFO" "$4/BUILDINFO"
+                ;;
+            *) die "unknown target $1 (known: suexec, apr)" ;;
+        esac
         exit 0
         ;;
     install-files)
-        [ "${1:-}" = suexec ] && [ $# -eq 2 ] || die "usage: --install-files suexec OUTDIR"
-        install_suexec "$2"
+        [ $# -eq 2 ] || die "usage: --install-files TARGET OUTDIR"
+        case $1 in
+            suexec) install_suexec "$2" ;;
+            apr) install_apr "$2" ;;
+            *) die "unknown target $1 (known: suexec, apr)" ;;
+        esac
         exit 0
         ;;
 esac
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(suexec)
+[ ${#targets[@]} -eq 0 ] && targets=(suexec apr)
 for t in "${targets[@]}"; do
     case $t in
         suexec) build_suexec ;;
-        *) die "unknown target $t (known: suexec)" ;;
+        apr) build_apr ;;
+        *) die "unknown target $t (known: suexec, apr)" ;;
     esac
 done
 if [ "$action" = install ]; then
     for t in "${targets[@]}"; do
         case $t in
             suexec) install_suexec ;;
+            apr) install_apr ;;
         esac
     done
 fi
