@@ -3,6 +3,10 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config libpam0g-dev keyutils util-linux procps perl python3 login passwd rsync strace)
+# 70-suexec: real Apache with both suexec flavours; patches/build.sh builds suexec from apt-get source.
+pkgs+=(apache2 apache2-suexec-pristine apache2-suexec-custom curl dpkg-dev libapr1-dev libaprutil1-dev libpcre2-dev patch)
+# 71-fpm: PHP-FPM pools behind Apache's proxy_fcgi (cgi-fcgi from libfcgi-bin for direct requests).
+pkgs+=(php8.2-fpm php8.2-cli libfcgi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,3 +21,22 @@ if ! command -v cargo >/dev/null 2>&1; then
     done
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust 1.80 or newer) is required; put it on PATH" >&2; exit 1; }
+# patches/build.sh fetches sources with apt-get source: deb-src lines for
+# bookworm, bookworm-updates and bookworm-security (added once).
+if [ ! -f /etc/apt/sources.list.d/cage-deb-src.sources ]; then
+    cat >/etc/apt/sources.list.d/cage-deb-src.sources <<'SRC'
+# Added by cage (ci/deps.sh, patches/build.sh): sources of the Debian 12 packages it patches.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq
+fi

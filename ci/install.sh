@@ -24,8 +24,17 @@ install -D -m 755 target/release/cage-init /usr/lib/cage/cage-init
 install -D -m 644 target/release/libcage.so "/usr/lib/$arch/libcage.so"
 install -D -m 644 include/libcage.h /usr/include/libcage.h
 install -D -m 644 target/release/libpam_cage.so "/usr/lib/$arch/security/pam_cage.so"
+install -D -m 644 target/release/libcage_preload.so "/usr/lib/$arch/libcage_preload.so"
 strip --strip-unneeded --remove-section=.comment /usr/sbin/cage-admin \
-    "/usr/lib/$arch/libcage.so" "/usr/lib/$arch/security/pam_cage.so"
+    "/usr/lib/$arch/libcage.so" "/usr/lib/$arch/security/pam_cage.so" \
+    "/usr/lib/$arch/libcage_preload.so"
+# systemd drop-ins that load libcage_preload.so into PHP-FPM and Apache
+# (effective on their next restart; see README "Web servers").
+for unit in php8.2-fpm apache2; do
+    install -d -m 755 "/etc/systemd/system/$unit.service.d"
+    sed "s|@LIBDIR@|/usr/lib/$arch|" "etc/systemd/$unit.service.d/cage.conf" \
+        >"/etc/systemd/system/$unit.service.d/cage.conf"
+done
 ldconfig
 
 install -d -m 755 /etc/cage /etc/cage/conf.d /etc/cage/exclude /etc/cage/custom.etc

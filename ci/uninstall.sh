@@ -10,6 +10,11 @@ arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarc
 if [ -x /usr/sbin/cage-admin ]; then
     /usr/sbin/cage-admin unmount --all >/dev/null 2>&1 || true
 fi
+# Patched web server programs (patches/build.sh --install): Debian's back
+# before libcage.so goes.
+if dpkg-divert --list | grep -q 'by cage$'; then
+    bash "$(dirname "$0")/../patches/build.sh" --uninstall
+fi
 if [ -f /usr/share/pam-configs/cage ]; then
     pam-auth-update --package --remove cage
     rm -f /usr/share/pam-configs/cage
@@ -17,7 +22,9 @@ fi
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage
 rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
-    "/usr/lib/$arch/security/pam_cage.so"
+    "/usr/lib/$arch/security/pam_cage.so" "/usr/lib/$arch/libcage_preload.so" \
+    /etc/systemd/system/php8.2-fpm.service.d/cage.conf /etc/systemd/system/apache2.service.d/cage.conf
+rmdir /etc/systemd/system/php8.2-fpm.service.d /etc/systemd/system/apache2.service.d 2>/dev/null || true
 ldconfig
 rm -rf /usr/share/cage-skeleton /usr/share/cage-skeleton.new /usr/share/cage-skeleton.old.* \
     /usr/share/cage-skeleton.lock /usr/share/cage-skeleton.cache \
