@@ -389,6 +389,67 @@ out=$(keyctl session atktest bash -c "keyctl add user atk-admin-key topsecret @s
 check_lacks "C API exec mode: the caller's session key is out of reach" "topsecret" "$out"
 check_lacks "... and not listed in /proc/keys" "LISTED" "$out"
 
+echo "# abstract unix sockets: a name squatted from inside"
+A enter "$U" -- python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0atk-squat")
+s.listen(1)
+s.settimeout(8)
+try:
+    c, _ = s.accept()
+    print("got:", c.recv(100).decode(), file=open(sys.argv[1], "w"))
+except OSError:
+    pass
+' "$H/squat.out" </dev/null >/dev/null 2>&1 &
+sq=$!
+sleep 1
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\0atk-squat")
+    s.send(b"host-data")
+except OSError:
+    pass
+' 2>/dev/null
+wait "$sq"
+if grep -q host-data "$H/squat.out" 2>/dev/null; then
+    known "a caged process can bind any abstract unix socket name in the host's network namespace and receive connections from uncaged processes (Landlock scopes connect only; squatting needs a network namespace of the cage's own)"
+else
+    _ok "an abstract name bound inside receives nothing from the host"
+fi
+rm -f "$H/squat.out"
+A enter "$U" -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0atk-squat2")
+s.listen(1)
+s.settimeout(6)
+try:
+    c, _ = s.accept()
+    print("got:", c.recv(100).decode(), file=open(sys.argv[1], "w"))
+except OSError:
+    pass
+' "$H/squat.out" </dev/null >/dev/null 2>&1 &
+sq=$!
+sleep 1
+out=$(su - atkbob -c "python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(\"\\0atk-squat2\")
+    s.send(b\"bob-data\")
+    print(\"CONNECTED\")
+except OSError as e:
+    print(\"refused\", e.errno)
+'" 2>&1)
+wait "$sq"
+if [ "$(cat /sys/kernel/security/lsm 2>/dev/null)" != "" ] || [ -n "$out" ]; then
+    check_contains "another user's cage cannot connect to a name squatted in this one" "refused" "$out"
+    check_lacks "... and sends it nothing" "bob-data" "$(cat "$H/squat.out" 2>/dev/null)"
+fi
+
 echo "# other users' logins: the records and locks"
 check_contains "the records and locks of /run/cage are root's only (as the user, even uncaged)" "Permission denied" \
     "$(as_user sh -c 'ls /run/cage; : >/run/cage/seed.lock' 2>&1)"
