@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Needs root. A hostile caged user attacks the cage on every entry path
-# (`su - USER` with pam_cage, `cage-admin enter`, the C API in exec mode):
-# every check below asserts that an attack FAILS, so that each hole found
-# once stays closed. Holes that are known and not fixed yet are printed as
-# `KNOWN` (they count as neither passed nor failed, and never silently).
-#   - terminals: a process the user leaves behind in an interactive
-#     `su - USER` pushes a command into the admin's terminal (TIOCSTI) or
-#     takes the terminal's foreground (tcsetpgrp) to read what the admin
-#     types next; TIOCSTI/TIOCLINUX from the C API's exec mode;
-#   - ~/.cage: a non-empty ~/.cage/reload/ directory must not rebuild the
-#     cage at every entry; swapping ~/.cage/tmp or ~/.cage for a symlink in
-#     a loop while root remounts and logs the user in never mounts the
-#     symlink's target;
-#   - the skeleton and the process view: no writable path outside the
-#     user's own, no setuid program, only the safe /dev nodes, the cage's
-#     init invisible and unreachable (signals, ptrace), no kernel log, the
-#     admin's environment and descriptors do not reach `cage-admin enter`,
-#     no user namespaces, no abstract socket of the host.
+# (`su - USER` with pam_cage, `cage-admin enter` from a real pty, the C API
+# in exec mode): every check asserts that an attack FAILS, so that each
+# hole found once stays closed. Holes that are known and not fixed are
+# printed as `KNOWN` (never silently; they count as neither passed nor
+# failed).
+#   - terminals: a process left behind by an interactive `su - USER` pushes
+#     a command into the admin's shell (TIOCSTI), uses TIOCLINUX, or takes
+#     the terminal's foreground to read what the admin types next (KNOWN;
+#     `su -P` is safe); TIOCSTI/TIOCLINUX from the C API's exec mode;
+#   - core dumps: the user's kill -SEGV $$ must not make the root
+#     supervisor dump its memory;
+#   - ~/.cage: a non-empty ~/.cage/reload/ must not rebuild at every entry;
+#     ~/.cage/tmp or ~/.cage swapped for a symlink in a loop while root
+#     remounts and logs in never mounts the target;
+#   - live inits per user stay within max_generations, also with
+#     persist = no;
+#   - a home below a directory the user owns, redirected with a symlink,
+#     is refused (a root symlink in a root-only directory is followed);
+#   - the skeleton and the process view: no writable path but the user's,
+#     no setuid program, only the safe /dev nodes, the cage init invisible
+#     and unreachable, no kernel log, the admin's environment and readable
+#     descriptors and session keyrings kept out, no user namespaces, no
+#     abstract socket of the host (a name squatted inside: KNOWN for
+#     uncaged clients, refused across cages), /run/cage root's only;
+#   - resources: the cage's /dev/shm is unbounded (KNOWN).
 source "$(dirname "$0")/../lib.sh"
 
 rshared_root
