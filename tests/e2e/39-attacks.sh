@@ -319,6 +319,18 @@ A user enable "$L" >/dev/null
 check_eq "(control) root's symlink in a root-only directory is followed (/srv/atklnk -> /srv/atklnk-real)" \
     "$L /srv/atklnk/$L" "$(A enter "$L" -- sh -c 'echo $(id -un) $(pwd)' 2>&1)"
 
+echo "# runuser: Debian's stack has no common-session"
+# ci/install.sh appends the shipped pam.d/runuser line (marked "# cage") to
+# /etc/pam.d/runuser; here the same line with this test's module and config.
+check_contains "(control) without the line runuser -u USER runs uncaged" "atkbob" "$(runuser -u "$U" -- ls /home 2>&1)"
+cp -a /etc/pam.d/runuser "$T_TMP/pam.d-runuser.orig"
+cleanup_add "cp -a '$T_TMP/pam.d-runuser.orig' /etc/pam.d/runuser"
+grep -v '^#' "$REPO/pam.d/runuser" | sed "/^\$/d; s|pam_cage.so|$PAM_CAGE_SO config=$T_CONF|; s/\$/ # cage/" >>/etc/pam.d/runuser
+check_contains "ci/install.sh installs the runuser line" "pam.d/runuser" "$(cat "$REPO/ci/install.sh")"
+check_eq "runuser -u USER lands in the cage (only the user's home)" "$U" "$(runuser -u "$U" -- ls /home 2>&1)"
+check_eq "runuser -l USER as well" "$U" "$(runuser -l "$U" -c 'ls /home' 2>&1)"
+check_lacks "the marked line's comment is no module argument" "bad module arguments" "$(cat "$T_SYSLOG")"
+
 echo "# the skeleton and the process view"
 cat >"$H/probe.sh" <<'P'
 echo "writable:"
