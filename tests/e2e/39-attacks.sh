@@ -475,6 +475,25 @@ check_contains "the records and locks of /run/cage are root's only (as the user,
     "$(as_user sh -c 'ls /run/cage; : >/run/cage/seed.lock' 2>&1)"
 check_eq "inside the cage /run holds nothing of the host" "" "$(A enter "$U" -- ls -A /run 2>&1)"
 
+echo "# fail closed: a marker that cannot be read, a broken exclude file"
+L_uid=$(id -u atklnk)
+pfx=$(A getprefix atklnk)
+A unmount atklnk >/dev/null
+mv "$T_CONF/users.enabled/$pfx" "$T_TMP/enabled-$pfx"
+echo not-a-directory >"$T_CONF/users.enabled/$pfx"
+out=$(su - atklnk -c 'ls /home' 2>&1)
+check_lacks "an enabled user whose marker cannot be read (ENOTDIR) never runs uncaged" "atkbob" "$out"
+check_contains "... the session is refused and logged with the path" "users.enabled/$pfx/atklnk" "$(grep 'user atklnk' "$T_SYSLOG")"
+rm -f "$T_CONF/users.enabled/$pfx"
+mv "$T_TMP/enabled-$pfx" "$T_CONF/users.enabled/$pfx"
+check_eq "(control) with the marker back atklnk is caged (no other home)" "OK" "$(su - atklnk -c 'ls /home; echo OK' 2>&1)"
+A user disable atklnk >/dev/null
+mkdir -p "$T_CONF/exclude"
+printf 'not a user name!\n' >"$T_CONF/exclude/broken"
+check_contains "a broken exclude file does not refuse a user who is not caged" "atkbob" "$(su - atklnk -c 'ls /home' 2>&1)"
+check_contains "... but refuses an enabled one (fail closed)" "exclude/broken:1" "$(A enter "$U" -- true 2>&1)"
+rm -f "$T_CONF/exclude/broken"
+
 echo "# resources: the cage's /dev/shm outlives the user's processes"
 shm_kb=$(A enter "$U" -- df -k --output=size /dev/shm 2>/dev/null | tail -n 1 | tr -d ' ')
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
