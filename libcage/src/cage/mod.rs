@@ -434,9 +434,9 @@ fn end_excess_generations(
 /// a user leaving one process behind per login would hold any number of
 /// root inits (each with its own ptys, namespaces and mounts). Keeps at
 /// most `max_generations` live cages of `user` in all, counting the new
-/// one (`newest`) and recorded generations: the oldest private ones beyond
-/// that are ended like excess generations (their processes killed), and
-/// logged. Called under the user's exclusive lock.
+/// one (`newest`), old recorded generations and other private cages: the
+/// oldest beyond that are ended like excess generations (their processes
+/// killed), and logged. Called under the user's exclusive lock.
 fn end_excess_private(
     run: &std::path::Path,
     user: &Passwd,
