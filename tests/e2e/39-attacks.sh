@@ -494,6 +494,16 @@ check_contains "a broken exclude file does not refuse a user who is not caged" "
 check_contains "... but refuses an enabled one (fail closed)" "exclude/broken:1" "$(A enter "$U" -- true 2>&1)"
 rm -f "$T_CONF/exclude/broken"
 
+echo "# a broken cage.ini refuses only the users it can concern"
+cp "$T_CONF/cage.ini" "$T_TMP/cage.ini.good"
+echo "bogus = 1" >>"$T_CONF/cage.ini"
+check_eq "a system account's session (www-data, uid 33) still opens" "OK" "$(su -s /bin/sh www-data -c 'echo OK' 2>&1)"
+check_lacks "an enabled user is refused, never run uncaged" "atkbob" "$(su - "$U" -c 'ls /home' 2>&1)"
+check_contains "... with file:line in the log" "cage.ini:" "$(grep "user $U" "$T_SYSLOG" | tail -n 1)"
+printf '[cage]\nmin_uid = x\n' >"$T_CONF/cage.ini"
+check_fail "a cage.ini whose min_uid itself is broken refuses even www-data" su -s /bin/sh www-data -c 'echo OK'
+cp "$T_TMP/cage.ini.good" "$T_CONF/cage.ini"
+
 echo "# resources: the cage's /dev/shm outlives the user's processes"
 shm_kb=$(A enter "$U" -- df -k --output=size /dev/shm 2>/dev/null | tail -n 1 | tr -d ' ')
 mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
