@@ -24,6 +24,10 @@
 #     descriptors and session keyrings kept out, no user namespaces, no
 #     abstract socket of the host (a name squatted inside: KNOWN for
 #     uncaged clients, refused across cages), /run/cage root's only;
+#   - runuser -u/-l with the shipped pam.d/runuser line land in the cage;
+#   - fail closed: an enabled user whose marker cannot be read is refused,
+#     a broken exclude file or cage.ini refuses nobody it cannot concern
+#     (www-data's session opens), an enabled user is refused;
 #   - resources: the cage's /dev/shm is unbounded (KNOWN).
 source "$(dirname "$0")/../lib.sh"
 
