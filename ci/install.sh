@@ -50,6 +50,11 @@ fi
 # PAM: one session line for every service (sshd, su, cron, ...).
 install -D -m 644 pam.d/pam-configs/cage /usr/share/pam-configs/cage
 pam-auth-update --package --enable cage
+# runuser's stack has no common-session: its own line (marked, so that
+# uninstall.sh removes exactly it), or `runuser -u USER` would run uncaged.
+if [ -f /etc/pam.d/runuser ] && ! grep -q 'pam_cage.so' /etc/pam.d/runuser; then
+    grep -v '^#' pam.d/runuser | sed '/^$/d; s/$/ # cage/' >>/etc/pam.d/runuser
+fi
 
 # The skeleton: built on first install, brought up to date afterwards.
 if [ -d /usr/share/cage-skeleton ]; then

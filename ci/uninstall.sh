@@ -19,6 +19,9 @@ if [ -f /usr/share/pam-configs/cage ]; then
     pam-auth-update --package --remove cage
     rm -f /usr/share/pam-configs/cage
 fi
+if [ -f /etc/pam.d/runuser ]; then
+    sed -i '/pam_cage\.so.* # cage$/d' /etc/pam.d/runuser
+fi
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage
 rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \

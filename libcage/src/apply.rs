@@ -743,3 +743,54 @@ fn op_text(op: &Op) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cage-open-home-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn same_dir(fd: &OwnedFd, p: &Path) -> bool {
+        let a = rfs::fstat(fd).unwrap();
+        let b = std::fs::metadata(p).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        a.st_ino == b.ino() && a.st_dev == b.dev()
+    }
+
+    #[test]
+    fn open_home_walks_plain_directories() {
+        let d = scratch("plain");
+        let home = d.join("a/b/home");
+        std::fs::create_dir_all(&home).unwrap();
+        let fd = open_home(&home).unwrap();
+        assert!(same_dir(&fd, &home));
+        assert!(open_home(Path::new("relative/home")).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn open_home_refuses_a_symlink_in_a_writable_directory_and_as_the_home() {
+        let d = scratch("links");
+        let real = d.join("real/home");
+        std::fs::create_dir_all(&real).unwrap();
+        let open = d.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::symlink(d.join("real"), open.join("link")).unwrap();
+        let e = open_home(&open.join("link/home")).unwrap_err();
+        assert!(
+            e.get_ref().is_some_and(|i| i.is::<HostilePath>()),
+            "not refused as hostile: {e}"
+        );
+        std::os::unix::fs::symlink(&real, d.join("homelink")).unwrap();
+        let e = open_home(&d.join("homelink")).unwrap_err();
+        assert!(e.to_string().contains("the home itself"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

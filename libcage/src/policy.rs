@@ -63,7 +63,11 @@ pub fn decide(f: Facts) -> Decision {
     }
 }
 
-/// Looks up the facts for `uid`/`name` under `cfg` and decides.
+/// Looks up the facts for `uid`/`name` under `cfg` and decides. Only the
+/// marker the mode consults is read, and the exclude lists only when the
+/// user would otherwise be caged: a broken file never refuses a user it
+/// cannot concern. A marker that cannot be read is an error (never "not
+/// enabled"): the entry fails closed.
 pub fn evaluate(
     cfg: &ConfigDir,
     settings: &Settings,
@@ -76,15 +80,27 @@ pub fn evaluate(
     if uid < settings.min_uid {
         return Ok(Decision::NotCaged(Reason::BelowMinUid));
     }
-    let excludes = Excludes::load(&cfg.exclude_dir()).map_err(Error::Config)?;
-    Ok(decide(Facts {
+    let marker = |dir: std::path::PathBuf| {
+        has_marker(&dir, uid, name).map_err(|e| Error::sys("reading the user's marker", e))
+    };
+    let (enabled_marker, disabled_marker) = match settings.mode {
+        Mode::DisableAll => (marker(cfg.enabled_dir())?, false),
+        Mode::EnableAll => (false, marker(cfg.disabled_dir())?),
+    };
+    let mut facts = Facts {
         uid,
         min_uid: settings.min_uid,
         mode: settings.mode,
-        enabled_marker: has_marker(&cfg.enabled_dir(), uid, name),
-        disabled_marker: has_marker(&cfg.disabled_dir(), uid, name),
-        excluded: excludes.contains(name),
-    }))
+        enabled_marker,
+        disabled_marker,
+        excluded: false,
+    };
+    if decide(facts) != Decision::Caged {
+        return Ok(decide(facts));
+    }
+    let excludes = Excludes::load(&cfg.exclude_dir()).map_err(Error::Config)?;
+    facts.excluded = excludes.contains(name);
+    Ok(decide(facts))
 }
 
 #[cfg(test)]

@@ -98,12 +98,40 @@ pub fn decide(
     if let Some(r) = never_caged(user.uid, min_uid) {
         return Ok((user, Decision::NotCaged(r)));
     }
-    let mut settings = config.settings().map_err(Error::Config)?;
-    if let Some(m) = min_uid {
-        settings.min_uid = m;
-    }
-    let d = policy::evaluate(config, &settings, user.uid, &user.name)?;
+    let d = match settings_or_refusal(config, user.uid, min_uid)? {
+        Ok(mut s) => {
+            if let Some(m) = min_uid {
+                s.min_uid = m;
+            }
+            policy::evaluate(config, &s, user.uid, &user.name)?
+        }
+        Err(r) => Decision::NotCaged(r),
+    };
     Ok((user, d))
+}
+
+/// cage.ini, or, when it is broken, `Err(BelowMinUid)` for a user below
+/// the `min_uid` the broken file still states without doubt (see
+/// [`crate::config::Settings::min_uid_despite_errors`]; the caller's
+/// `min_uid` takes precedence): its errors cannot concern them. Everyone
+/// else gets the configuration error (the entry fails closed).
+fn settings_or_refusal(
+    config: &ConfigDir,
+    uid: u32,
+    min_uid: Option<u32>,
+) -> Result<Result<crate::config::Settings, Reason>, Error> {
+    match config.settings() {
+        Ok(s) => Ok(Ok(s)),
+        Err(errs) => {
+            let floor =
+                min_uid.or_else(|| crate::config::Settings::min_uid_despite_errors(&config.ini()));
+            if floor.is_some_and(|m| uid < m) {
+                Ok(Err(Reason::BelowMinUid))
+            } else {
+                Err(Error::Config(errs))
+            }
+        }
+    }
 }
 
 /// Decided before any configuration is read, so that a broken cage.ini
@@ -199,7 +227,10 @@ fn enter_with(
     // Taken before any input is read (see warm.rs).
     let stamp = warm::Stamp::begin(req.config, user.uid, &user.name);
     crate::timing::mark("stamp");
-    let mut settings = req.config.settings().map_err(Error::Config)?;
+    let mut settings = match settings_or_refusal(req.config, user.uid, req.min_uid)? {
+        Ok(s) => s,
+        Err(r) => return Ok(Outcome::NotCaged(user, r)),
+    };
     let warm = warm::Warm::new(stamp, &settings, virt_mp_path(&settings, &user));
     if let Some(m) = req.min_uid {
         settings.min_uid = m;
@@ -469,9 +500,9 @@ fn end_excess_generations(
 /// a user leaving one process behind per login would hold any number of
 /// root inits (each with its own ptys, namespaces and mounts). Keeps at
 /// most `max_generations` live cages of `user` in all, counting the new
-/// one (`newest`) and recorded generations: the oldest private ones beyond
-/// that are ended like excess generations (their processes killed), and
-/// logged. Called under the user's exclusive lock.
+/// one (`newest`), old recorded generations and other private cages: the
+/// oldest beyond that are ended like excess generations (their processes
+/// killed), and logged. Called under the user's exclusive lock.
 fn end_excess_private(
     run: &std::path::Path,
     user: &Passwd,

@@ -24,8 +24,20 @@ fn marker(dir: &Path, uid: u32, name: &str) -> PathBuf {
     dir.join(prefix(uid)).join(name)
 }
 
-pub fn has_marker(dir: &Path, uid: u32, name: &str) -> bool {
-    valid_user_name(name) && std::fs::symlink_metadata(marker(dir, uid, name)).is_ok()
+/// Whether `name` has a marker in `dir`. Only "no such file" means no
+/// marker: any other failure (a prefix that is not a directory, an
+/// unreadable directory, an I/O error) is returned, naming the path, so
+/// that the policy can fail closed instead of reading it as "not enabled".
+pub fn has_marker(dir: &Path, uid: u32, name: &str) -> io::Result<bool> {
+    if !valid_user_name(name) {
+        return Ok(false);
+    }
+    let m = marker(dir, uid, name);
+    match std::fs::symlink_metadata(&m) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", m.display()))),
+    }
 }
 
 /// Creates or removes the marker file of `name`.
@@ -166,9 +178,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         set_marker(&dir, 1001, "alice", true).unwrap();
         set_marker(&dir, 1102, "bob", true).unwrap();
-        assert!(has_marker(&dir, 1001, "alice"));
+        assert!(has_marker(&dir, 1001, "alice").unwrap());
         assert!(dir.join("01/alice").exists());
-        assert!(!has_marker(&dir, 1002, "alice"));
+        assert!(!has_marker(&dir, 1002, "alice").unwrap());
         assert_eq!(list_markers(&dir).unwrap(), vec!["alice", "bob"]);
         set_marker(&dir, 1001, "alice", false).unwrap();
         set_marker(&dir, 1001, "alice", false).unwrap();
