@@ -10,7 +10,11 @@ syslog_capture
 cage_env
 # Old generations of earlier suites whose users are gone (their uids are
 # reused here) are not this test's: end them, so generations count from 1.
-pkill -KILL -x cage-init; sleep 0.5
+# A killed init is gone only once the kernel has torn its cage down and
+# the outside parents of its processes (su, a supervisor) have reaped them:
+# up to a few seconds, not a fixed half second.
+pkill -KILL -x cage-init
+for _ in $(seq 100); do pgrep -x cage-init >/dev/null || break; sleep 0.1; done
 for u in dave erin; do make_user "$u"; done
 for u in dave erin; do "$CAGE_ADMIN" --config "$T_CONF" user enable "$u" >/dev/null; done
 pam_su_add "config=$T_CONF"

@@ -479,13 +479,14 @@ fn end_excess_generations(
     // Oldest first (list_old sorts by generation).
     for l in live.into_iter().take(excess) {
         let r = &l.record;
-        let n = l.process_count();
+        // No process count for the line: scanning /proc costs about a
+        // millisecond on every build past max_generations.
         let ended = end_init(r);
         let _ = r.remove_old(run);
         crate::log::warn(
             service,
             &format!(
-                "user {}: {} old cage generation {} (init {}, {n} process(es) killed): more than max_generations = {max} live generations",
+                "user {}: {} old cage generation {} (init {} killed, and every process in it): more than max_generations = {max} live generations",
                 user.name,
                 if ended { "ended" } else { "could not end" },
                 r.generation,
@@ -561,14 +562,15 @@ fn end_excess_private(
 }
 
 /// Kills a recorded cage init (verified again by pidfd, start time and
-/// name) and waits briefly until it is gone.
+/// name). SIGKILL through the pidfd cannot be caught or ignored: once sent,
+/// the init and every process of its PID namespace are gone as soon as the
+/// kernel has torn them down, so the entry does not wait for that (about a
+/// millisecond of namespace teardown on every build past max_generations).
 fn end_init(r: &Record) -> bool {
     let Ok(pidfd) = join::pin_daemon(r.pid, r.start, build::INIT_NAME, "cage init") else {
         return false;
     };
-    let sent = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL).is_ok();
-    use std::os::fd::AsFd;
-    sent && process::wait_pidfd_exit(pidfd.as_fd(), 2000)
+    rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL).is_ok()
 }
 
 /// Builds and pins a new generation of `uid`'s cage now; new entries get

@@ -115,7 +115,13 @@ fn ident(h: &mut Fnv, p: &Path) {
             h.i64(m.ctime_nsec());
             h.u64(m.size());
         }
-        Err(_) => h.bytes(&[0]),
+        // The error itself, not just its presence: "absent" (ENOENT) and
+        // "cannot tell" (ENOTDIR, EACCES, EIO: a broken configuration the
+        // slow path refuses) must not stamp alike.
+        Err(e) => {
+            h.bytes(&[0]);
+            h.i64(e.raw_os_error().unwrap_or(-1).into());
+        }
     };
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.file_type().is_symlink() => {
@@ -442,6 +448,10 @@ mod tests {
             (
                 "virt.mp created",
                 Box::new(|| std::fs::write(&vmp, "").unwrap()),
+            ),
+            (
+                "users.disabled/01 replaced by a file (ENOTDIR, not ENOENT)",
+                Box::new(|| std::fs::write(d.join("conf/users.disabled"), "").unwrap()),
             ),
             (
                 "skeleton swapped",
