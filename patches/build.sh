@@ -2,7 +2,8 @@
 # Builds Debian 12's web server programs with the cage patches of this
 # directory and installs them in place of Debian's (root, Debian 12).
 #
-#   patches/build.sh [TARGET...]            build (cached), TARGET: suexec, apr (default: all)
+#   patches/build.sh [TARGET...]            build (cached), TARGET: suexec, apr, php-fpm
+#                                            (default: suexec apr)
 #   patches/build.sh --install [TARGET...]  build, then divert Debian's files and install ours
 #   patches/build.sh --uninstall            remove ours, restore Debian's files exactly
 #   patches/build.sh --status               what is built and what is installed
@@ -32,6 +33,11 @@
 #            children that APR starts as a caged user (apr_procattr_user_set:
 #            mod_rewrite `prg:` maps with a user) enter the cage. A library
 #            must match the installed version exactly: no fallback.
+#   php-fpm  php8.2-fpm (/usr/sbin/php-fpm8.2), patches/php8.2-fpm-cage.patch:
+#            workers of pools with `user =` enter the cage. Built with Debian's
+#            own rules (debian/rules, the patch added to the quilt series),
+#            from the exact source of the installed version only: a php-fpm
+#            built from another version cannot load Debian's extensions.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -339,6 +345,74 @@ install_apr() {
     ldconfig
 }
 
+# --- php-fpm -----------------------------------------------------------------
+
+FPM_PATCH=$HERE/php8.2-fpm-cage.patch
+FPM_BIN=/usr/sbin/php-fpm8.2
+
+build_php_fpm() {
+    ensure_deb_src
+    local ver key dir
+    ver=$(installed_version php8.2-fpm)
+    [ -n "$ver" ] || die "php8.2-fpm is not installed"
+    key="php8.2-$ver-$(hash_of "$FPM_PATCH" "$0" "$REPO/include/libcage.h")"
+    dir=$CACHE/$key
+    if [ -f "$dir/BUILDINFO" ]; then
+        say "php-fpm: cached build $dir"
+        FPM_BUILD=$dir
+        return 0
+    fi
+    local t0=$SECONDS src
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    rm -f "$CACHE/php8.2.unavailable"
+    src=$(fetch_source php8.2 "$ver" "$dir/dl") || {
+        rm -rf "$dir"
+        # Read by tests/e2e/71-fpm.sh to say why that flavour is skipped.
+        echo "the source of the installed php8.2 $ver cannot be fetched (a php-fpm of another version cannot load Debian's extensions)" >"$CACHE/php8.2.unavailable"
+        die "$(cat "$CACHE/php8.2.unavailable"): php-fpm8.2 is not built"
+    }
+    mv "$src" "$dir/tree"
+    apt_install dpkg-dev build-essential devscripts equivs patch
+    (cd "$dir/tree" && mk-build-deps -i -r -t 'apt-get -y -qq --no-install-recommends' debian/control) \
+        >"$dir/build-deps.log" 2>&1 || die "installing the build dependencies of php8.2 failed (log: $dir/build-deps.log)"
+    local so
+    so=$(libcage_so)
+    (
+        cd "$dir/tree"
+        cp "$FPM_PATCH" debian/patches/cage-fpm.patch
+        echo cage-fpm.patch >>debian/patches/series
+        # Debian's full build (every SAPI; php-fpm8.2 is one of them), with
+        # libcage for the patched file.
+        DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+            DEB_CPPFLAGS_APPEND="-I$REPO/include" \
+            DEB_LDFLAGS_APPEND="-L$(dirname "$so") -Wl,--no-as-needed -lcage -Wl,--as-needed" \
+            dpkg-buildpackage -b -uc -us -nc >"$dir/build.log" 2>&1
+    ) || die "building php8.2 $ver failed (log: $dir/build.log)"
+    local bin
+    bin=$(find "$dir/tree/debian" -path '*/usr/sbin/php-fpm8.2' -type f | head -n 1)
+    [ -n "$bin" ] || die "the php8.2 build produced no php-fpm8.2 (log: $dir/build.log)"
+    mkdir -p "$dir/out"
+    install -m 755 "$bin" "$dir/out/php-fpm8.2"
+    readelf -d "$dir/out/php-fpm8.2" | grep -q 'NEEDED.*\[libcage.so\]' || die "php-fpm8.2 does not link libcage.so"
+    {
+        echo "target=php-fpm"
+        echo "installed_version=$ver"
+        echo "source_version=$ver"
+        echo "patch_sha256=$(sha256sum "$FPM_PATCH" | cut -d' ' -f1)"
+        echo "build_seconds=$((SECONDS - t0))"
+    } >"$dir/BUILDINFO.tmp"
+    mv "$dir/BUILDINFO.tmp" "$dir/BUILDINFO"
+    say "php-fpm: built $ver in $((SECONDS - t0)) s: $dir"
+    FPM_BUILD=$dir
+}
+
+install_php_fpm() {
+    [ -f "/usr/lib/$ARCH/libcage.so" ] || die "/usr/lib/$ARCH/libcage.so is missing: run ci/install.sh first"
+    say "installed:"
+    divert_install "$FPM_BUILD/out/php-fpm8.2" "$FPM_BIN" 755 root:root
+}
+
 # --- install -----------------------------------------------------------------
 
 # divert_install SRC DEST MODE OWNER: Debian's DEST is renamed to
@@ -389,7 +463,7 @@ install_suexec() {
 }
 
 managed_files() {
-    printf '%s\n' "${SUEXEC_FILES[@]}"
+    printf '%s\n' "${SUEXEC_FILES[@]}" "$FPM_BIN"
     apr_target 2>/dev/null || true
 }
 
@@ -470,7 +544,8 @@ for t in "${targets[@]}"; do
     case $t in
         suexec) build_suexec ;;
         apr) build_apr ;;
-        *) die "unknown target $t (known: suexec, apr)" ;;
+        php-fpm) build_php_fpm ;;
+        *) die "unknown target $t (known: suexec, apr, php-fpm)" ;;
     esac
 done
 if [ "$action" = install ]; then
@@ -478,6 +553,7 @@ if [ "$action" = install ]; then
         case $t in
             suexec) install_suexec ;;
             apr) install_apr ;;
+            php-fpm) install_php_fpm ;;
         esac
     done
 fi

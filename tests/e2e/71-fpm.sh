@@ -24,6 +24,17 @@ command -v apache2 >/dev/null && [ -x "$FPM" ] || {
 PRELOAD=$(dirname "$LIBCAGE_SO")/libcage_preload.so
 [ -f "$PRELOAD" ] || { echo "$PRELOAD is missing: cargo build --workspace --release" >&2; exit 1; }
 
+# The patched php-fpm8.2 flavour (patches/php8.2-fpm-cage.patch) needs the
+# exact source of the installed php8.2; patches/build.sh says why it cannot.
+# (Never built here: a cold php8.2 build takes far too long for the lock.)
+if [ -f /var/cache/cage-build/php8.2.unavailable ]; then
+    echo "  skip  patched php-fpm8.2 flavour: $(cat /var/cache/cage-build/php8.2.unavailable)"
+elif ! ls /var/cache/cage-build/php8.2-*/BUILDINFO >/dev/null 2>&1; then
+    echo "  skip  patched php-fpm8.2 flavour: not built (run patches/build.sh php-fpm outside the e2e lock)"
+else
+    echo "  skip  patched php-fpm8.2 flavour: built, but this suite has no test variant of it yet (it would need the test's configuration directory compiled in)"
+fi
+
 rshared_root
 syslog_capture
 cage_env

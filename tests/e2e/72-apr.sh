@@ -6,7 +6,8 @@
 # alice); carol's map runs uncaged; with alice's cage unbuildable her map
 # program never runs and syslog says why. The patched libapr-1.so is built
 # by patches/build.sh (cached) as a variant reading this test's
-# configuration directory, installed through dpkg-divert and restored.
+# configuration directory, installed through dpkg-divert and restored. Then
+# the same through libcage_preload.so with Debian's libapr.
 source "$(dirname "$0")/../lib.sh"
 
 command -v apache2 >/dev/null || {
@@ -136,5 +137,32 @@ check_eq "Debian's libapr is back, byte for byte" "$debian_sum" "$(sha256sum "$L
 check_eq "  and apache2 no longer loads libcage.so" "no" \
     "$(ldd /usr/sbin/apache2 | grep -q 'libcage.so' && echo yes || echo no)"
 check "dpkg --verify finds libapr1 intact" dpkg --verify libapr1
+
+echo "# Debian's libapr with libcage_preload.so (no rebuild)"
+printf '/run/mysqld\n!/usr/share/zoneinfo\n' >"$T_CONF/cage.mp"
+rm -f /home/alice/map-ran
+: >"$T_SYSLOG"
+apache_start_preload() {
+    apache_conf >"$AP/httpd.conf"
+    : >"$AP/error.log"
+    LD_PRELOAD=$(dirname "$LIBCAGE_SO")/libcage_preload.so CAGE_PRELOAD_CONFIG_DIR=$T_CONF \
+        /usr/sbin/apache2 -f "$AP/httpd.conf" -k start || return 1
+    for _ in $(seq 50); do [ -f "$AP/httpd.pid" ] && curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0; sleep 0.1; done
+    return 1
+}
+check "apache2 starts with the preload" apache_start_preload
+a=$(answer alice/k5)
+IFS=- read -r key uid mnt homes <<<"$a"
+check_eq "alice's map answers as alice" "k5 $(id -u alice)" "$key $uid"
+check_eq "  from her cage (ls /home = alice, not the host's namespace)" "alice_ yes" \
+    "$homes $([ -n "$mnt" ] && [ "mnt:[$mnt]" != "$host_mnt" ] && echo yes)"
+sleep 0.3
+check_contains "  syslog: entered through the preload" "cage_preload(apache2): user alice entered cage generation" "$(cat "$T_SYSLOG")"
+c=$(answer carol/k6)
+IFS=- read -r key uid mnt homes <<<"$c"
+check_eq "carol's map: uncaged, as carol" "k6 $(id -u carol) $host_mnt" "$key $uid mnt:[$mnt]"
+check_eq "the www-data children still serve (the preload ignores www-data)" "302" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/carol/k7")"
+apache_stop
 check_eq "the host's mount table is unchanged" "$mounts_before" "$(mounts_snapshot)"
 finish
