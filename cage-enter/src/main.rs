@@ -40,12 +40,14 @@ const USAGE: &str = "usage: cage-enter [--] [COMMAND [ARG...]]\n\
 fn main() -> ExitCode {
     // Before anything reads the process state the caller chose.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    // The soft limit only: the user's own is restored after the drop,
+    // which a lowered hard limit would forbid.
     let core = getrlimit(Resource::Core);
     let _ = setrlimit(
         Resource::Core,
         Rlimit {
             current: Some(0),
-            maximum: Some(0),
+            maximum: core.maximum,
         },
     );
     let kept_env = safe_env();
