@@ -16,7 +16,7 @@ if [ -f /usr/share/pam-configs/cage ]; then
 fi
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage
-rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
+rm -f /usr/sbin/cage-admin /usr/bin/cage-enter "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
     "/usr/lib/$arch/security/pam_cage.so"
 ldconfig
 rm -rf /usr/share/cage-skeleton /usr/share/cage-skeleton.new /usr/share/cage-skeleton.old.* \

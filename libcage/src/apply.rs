@@ -457,7 +457,8 @@ fn clone_device(target: &Path) -> io::Result<OwnedFd> {
 /// the host (`/dev/log -> /run/systemd/journal/dev-log`), so the cage gets
 /// the socket inode itself at its own `/dev/log` and never the path it
 /// lives at. It must be a socket owned by root (a syslog daemon's, never
-/// one a user bound somewhere a root-owned symlink happens to lead).
+/// one a user bound where a dangling root-owned symlink leads): anything
+/// else is logged and left out.
 /// `None` when the host has none now: the cage is built without, and its
 /// fingerprint (which covers the socket's identity) makes the next entry
 /// build a cage that has it once a syslog daemon runs.
@@ -474,10 +475,16 @@ fn clone_syslog(host: &Path) -> io::Result<Option<OwnedFd>> {
     };
     let st = rfs::fstat(&fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || st.st_uid != 0 {
-        return Err(io::Error::other(format!(
-            "host {} does not lead to a socket owned by root",
-            host.display()
-        )));
+        // The cage is complete without it: only its syslog is missing.
+        crate::log::warn(
+            "libcage",
+            &format!(
+                "host {} does not lead to a socket owned by root; cages get no {}",
+                host.display(),
+                host.display()
+            ),
+        );
+        return Ok(None);
     }
     let m = rmount::open_tree(
         &fd,

@@ -9,7 +9,8 @@
 # forged SCM_CREDENTIALS are refused by the kernel; a syslog restart (new
 # socket inode) leaves processes of the old generation refused and gives
 # the next entry a new generation that logs; a cage built while the host
-# has no /dev/log has none and the next entry after syslog starts has it.
+# has no /dev/log has none and the next entry after syslog starts has it;
+# a /dev/log leading to a socket a user bound is not bound into cages.
 # cage-enter: installed setuid root (a private copy whose cage-enter.conf
 # names this test's config); alice on an uncaged path lands in her own
 # cage, carol is refused, LD_PRELOAD / PATH / inherited descriptors do not
@@ -175,6 +176,22 @@ check_eq "bob's cage remounted while the host has no /dev/log has none" "absent"
 start_listener
 in_bob 'logger -t t62 bob-after-start' >/dev/null
 check_eq "once syslog runs, bob's next entry logs with his uid" "uid=$BUID" "$(uid_of bob-after-start)"
+
+echo "# /dev/log leading to a socket a user bound"
+stop_listener
+install -d -o alice -m 755 "$T_TMP/alicedir"
+setpriv --reuid alice --regid alice --init-groups python3 "$T_TMP/listener.py" "$T_TMP/alicedir/sock" "$T_TMP/stolen.txt" "$T_TMP/alicedir/ready" &
+thief=$!
+cleanup_add "kill $thief"
+for i in $(seq 50); do [ -e "$T_TMP/alicedir/ready" ] && break; sleep 0.1; done
+ln -sfn "$T_TMP/alicedir/sock" /dev/log
+$CA remount bob >/dev/null 2>&1
+check_eq "a cage is built without it (only root's socket is bound)" "absent" "$(in_bob 'test -e /dev/log || echo absent')"
+in_bob 'logger -t t62 bob-to-thief 2>/dev/null' >/dev/null
+check_eq "nothing of bob's reached alice's socket" "" "$(grep bob-to-thief "$T_TMP/stolen.txt" 2>/dev/null)"
+kill "$thief"
+ln -sfn "$J/dev-log" /dev/log
+start_listener
 
 echo "# cage-enter"
 E=$T_TMP/bin
