@@ -180,15 +180,17 @@ check_eq "once syslog runs, bob's next entry logs with his uid" "uid=$BUID" "$(u
 echo "# /dev/log leading to a socket a user bound"
 stop_listener
 install -d -o alice -m 755 "$T_TMP/alicedir"
-setpriv --reuid alice --regid alice --init-groups python3 "$T_TMP/listener.py" "$T_TMP/alicedir/sock" "$T_TMP/stolen.txt" "$T_TMP/alicedir/ready" &
+setpriv --reuid alice --regid alice --init-groups /usr/bin/python3 "$T_TMP/listener.py" "$T_TMP/alicedir/sock" "$T_TMP/alicedir/stolen.txt" "$T_TMP/alicedir/ready" &
 thief=$!
 cleanup_add "kill $thief"
 for i in $(seq 50); do [ -e "$T_TMP/alicedir/ready" ] && break; sleep 0.1; done
 ln -sfn "$T_TMP/alicedir/sock" /dev/log
+setpriv --reuid alice --regid alice --init-groups logger -t t62 thief-check
+check_eq "(alice's socket does receive what is sent to it)" "uid=$AUID" "$(for i in $(seq 30); do grep -q thief-check "$T_TMP/alicedir/stolen.txt" && break; sleep 0.1; done; grep thief-check "$T_TMP/alicedir/stolen.txt" | cut -d' ' -f1)"
 $CA remount bob >/dev/null 2>&1
 check_eq "a cage is built without it (only root's socket is bound)" "absent" "$(in_bob 'test -e /dev/log || echo absent')"
 in_bob 'logger -t t62 bob-to-thief 2>/dev/null' >/dev/null
-check_eq "nothing of bob's reached alice's socket" "" "$(grep bob-to-thief "$T_TMP/stolen.txt" 2>/dev/null)"
+check_eq "nothing of bob's reached alice's socket" "" "$(grep bob-to-thief "$T_TMP/alicedir/stolen.txt" 2>/dev/null)"
 kill "$thief"
 ln -sfn "$J/dev-log" /dev/log
 start_listener
