@@ -208,7 +208,8 @@ out=$(as alice "$E/cage-enter" -- sh -c 'readlink /proc/self/ns/mnt; ls /home; i
 check_eq "alice (uncaged) lands in her current cage" "$cur_ns
 alice
 alice" "$out"
-[ "$cur_ns" != "$host_ns" ] && check_eq "which is not the host's namespace" ok ok
+check_eq "which is the namespace recorded for alice's cage" "mnt:[$(sed -n 's/^mntns=//p' /run/cage/$AUID.rec)]" "$cur_ns"
+check_lacks "and not the host's" "$host_ns" "$cur_ns"
 out=$(as alice "$E/cage-enter" logger -t t62 via-cage-enter </dev/null 2>&1)
 check_eq "logger through cage-enter arrives with alice's uid" "uid=$AUID" "$(uid_of via-cage-enter)"
 out=$(as carol "$E/cage-enter" id </dev/null 2>&1)
