@@ -276,6 +276,12 @@ as alice "$E/cage-enter" sh -c 'exit 42' </dev/null >/dev/null 2>&1
 check_eq "the exit status passes through" 42 "$?"
 as alice "$E/cage-enter" sh -c 'kill -TERM $$' </dev/null >/dev/null 2>&1
 check_eq "death by a signal passes through" 143 "$?"
+out=$(printf 'id -un; exit 7\n' | as alice "$E/cage-enter" 2>&1)
+rc=$?
+check_eq "without a command: her login shell (reading the pipe), status passed" "alice:7" "$(echo "$out" | tail -1):$rc"
+install -d -o alice -m 755 /home/alice/sub
+check_eq "the caller's directory is kept when the cage has it" /home/alice/sub "$(cd /home/alice/sub && as alice "$E/cage-enter" pwd </dev/null 2>&1)"
+check_eq "else the command starts in the home" /home/alice "$(cd "$T_TMP" && as alice "$E/cage-enter" pwd </dev/null 2>&1)"
 as alice "$E/cage-enter" no-such-command </dev/null >/dev/null 2>&1
 check_eq "a missing command is 127" 127 "$?"
 setpriv --reuid alice --regid alice --init-groups "$E/cage-enter" sleep 30 </dev/null >/dev/null 2>&1 &
