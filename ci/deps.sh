@@ -7,6 +7,8 @@ pkgs=(build-essential pkg-config libpam0g-dev keyutils util-linux procps perl py
 pkgs+=(apache2 apache2-suexec-pristine apache2-suexec-custom curl dpkg-dev libapr1-dev libaprutil1-dev libpcre2-dev patch)
 # 71-fpm: PHP-FPM pools behind Apache's proxy_fcgi (cgi-fcgi from libfcgi-bin for direct requests).
 pkgs+=(php8.2-fpm php8.2-cli libfcgi-bin)
+# 62-devlog-enter: logger and script (Essential on Debian, listed for minimal images)
+pkgs+=(bsdutils)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

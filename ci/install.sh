@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds cage, installs it on this Debian 12 machine and starts it: the
-# admin CLI, the cage init program (/usr/lib/cage/cage-init), libcage.so +
+# admin CLI, cage-enter (setuid root), the cage init program (/usr/lib/cage/cage-init), libcage.so +
 # header, pam_cage.so (enabled for every session through pam-auth-update),
 # the default configuration in /etc/cage (never overwriting an admin's
 # file), the apt hook that keeps the skeleton current, and the skeleton
@@ -20,14 +20,19 @@ arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarc
 # backtraces): about 0.7 MB per .so instead of 10 MB, cage-admin 1.9 MB
 # instead of 16 MB. --strip-unneeded keeps the dynamic symbols.
 install -D -m 755 target/release/cage-admin /usr/sbin/cage-admin
+# Setuid root: a user runs a command in their own cage (SECURITY.md
+# "cage-enter"). In no skeleton template.
+install -D -o root -g root -m 755 target/release/cage-enter /usr/bin/cage-enter
 install -D -m 755 target/release/cage-init /usr/lib/cage/cage-init
 install -D -m 644 target/release/libcage.so "/usr/lib/$arch/libcage.so"
 install -D -m 644 include/libcage.h /usr/include/libcage.h
 install -D -m 644 target/release/libpam_cage.so "/usr/lib/$arch/security/pam_cage.so"
 install -D -m 644 target/release/libcage_preload.so "/usr/lib/$arch/libcage_preload.so"
-strip --strip-unneeded --remove-section=.comment /usr/sbin/cage-admin \
+strip --strip-unneeded --remove-section=.comment /usr/sbin/cage-admin /usr/bin/cage-enter \
     "/usr/lib/$arch/libcage.so" "/usr/lib/$arch/security/pam_cage.so" \
     "/usr/lib/$arch/libcage_preload.so"
+# The set-id bit last: strip rewrites the file.
+chmod 4755 /usr/bin/cage-enter
 # systemd drop-ins that load libcage_preload.so into PHP-FPM and Apache
 # (effective on their next restart; see README "Web servers").
 for unit in php8.2-fpm apache2; do

@@ -24,7 +24,7 @@ if [ -f /etc/pam.d/runuser ]; then
 fi
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage
-rm -f /usr/sbin/cage-admin "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
+rm -f /usr/sbin/cage-admin /usr/bin/cage-enter "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \
     "/usr/lib/$arch/security/pam_cage.so" "/usr/lib/$arch/libcage_preload.so" \
     /etc/systemd/system/php8.2-fpm.service.d/cage.conf /etc/systemd/system/apache2.service.d/cage.conf
 rmdir /etc/systemd/system/php8.2-fpm.service.d /etc/systemd/system/apache2.service.d 2>/dev/null || true

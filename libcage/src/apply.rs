@@ -28,8 +28,8 @@ use rustix::mount::{
 use crate::config::Hidepid;
 use crate::plan::{Op, Plan, Source};
 use crate::sys::mount::{
-    set_attrs, set_propagation, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_PRIVATE,
-    MS_SLAVE,
+    set_attrs, set_propagation, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY, MS_PRIVATE, MS_SLAVE,
 };
 use tree::{Kind, Tree};
 
@@ -346,6 +346,7 @@ pub fn collect(plan: &Plan) -> Result<Sources, ApplyError> {
                 None
             }
             Op::Device { target } => Some(step(what, clone_device(target))?),
+            Op::Syslog { host, .. } => step(what, clone_syslog(host))?,
             Op::HostFile { source, .. } => Some(step(what, clone_host_file(source))?),
             Op::Bind {
                 source, readonly, ..
@@ -530,6 +531,51 @@ fn clone_device(target: &Path) -> io::Result<OwnedFd> {
     Ok(src)
 }
 
+/// The host's syslog socket: `host` is followed through symlinks here, on
+/// the host (`/dev/log -> /run/systemd/journal/dev-log`), so the cage gets
+/// the socket inode itself at its own `/dev/log` and never the path it
+/// lives at. It must be a socket owned by root (a syslog daemon's, never
+/// one a user bound where a dangling root-owned symlink leads): anything
+/// else is logged and left out.
+/// `None` when the host has none now: the cage is built without, and its
+/// fingerprint (which covers the socket's identity) makes the next entry
+/// build a cage that has it once a syslog daemon runs.
+fn clone_syslog(host: &Path) -> io::Result<Option<OwnedFd>> {
+    let fd = match rfs::open(host, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => {
+            return Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("host {}: {e}", host.display()),
+            ))
+        }
+    };
+    let st = rfs::fstat(&fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || st.st_uid != 0 {
+        // The cage is complete without it: only its syslog is missing.
+        crate::log::warn(
+            "libcage",
+            &format!(
+                "host {} does not lead to a socket owned by root; cages get no {}",
+                host.display(),
+                host.display()
+            ),
+        );
+        return Ok(None);
+    }
+    let m = rmount::open_tree(
+        &fd,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    set_propagation(m.as_fd(), MS_PRIVATE, false)?;
+    set_attrs(m.as_fd(), READONLY_ATTRS | MOUNT_ATTR_NOEXEC, false)?;
+    Ok(Some(m))
+}
+
 /// An admin-provided regular file, read-only.
 fn clone_host_file(source: &Path) -> io::Result<OwnedFd> {
     let src = rfs::open(
@@ -655,7 +701,7 @@ fn apply_op(t: &mut Tree, op: &Op, mount: Option<OwnedFd>) -> io::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
-        Op::Device { target } => match mount {
+        Op::Device { target } | Op::Syslog { target, .. } => match mount {
             Some(m) => t.attach(&m, target, Kind::File),
             None => Ok(()),
         },

@@ -23,7 +23,7 @@ pub fn error(tag: &str, msg: &str) {
 }
 
 /// A syslog connection opened before entering a cage (whose mount namespace
-/// has no `/dev/log`), so the entry line can still be sent from inside.
+/// may have no `/dev/log`), so the entry line can still be sent from inside.
 /// Datagrams carry `<PRI>timestamp ident[pid]: msg` (RFC 3164).
 /// The pid shown is the caller's host pid, taken before entering.
 pub struct Preconnected {

@@ -117,6 +117,13 @@ pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String
         }
         Err(_) => h.bytes(&[0]),
     }
+    // The host's syslog socket by identity, through its symlinks: a syslog
+    // daemon that started, or restarted and bound a new socket, since the
+    // cage was built makes the next entry build one bound to the live one.
+    match std::fs::metadata(crate::plan::SYSLOG_SOCKET) {
+        Ok(m) => (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()).hash(&mut h),
+        Err(_) => 0u8.hash(&mut h),
+    }
     dir_into(&mut h, &config.templates_dir());
     dir_into(&mut h, &config.custom_etc(&user.name));
     stat_into(&mut h, &super::virt_mp_path(settings, user));

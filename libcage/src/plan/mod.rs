@@ -48,6 +48,10 @@ pub enum Op {
     },
     /// A host device node bound in (the only mounts without `nodev`).
     Device { target: PathBuf },
+    /// The host's syslog socket (`host`, followed through symlinks on the
+    /// host, which the cage never sees) bound at `target`; skipped when the
+    /// host has none at build time (see SECURITY.md "Syslog").
+    Syslog { target: PathBuf, host: PathBuf },
     /// A private devpts instance holding at most `max` ptys.
     Devpts { target: PathBuf, max: u32 },
     /// Procfs of the cage's PID namespace.
@@ -72,6 +76,7 @@ impl Op {
             | Op::Symlink { target, .. }
             | Op::Bind { target, .. }
             | Op::Device { target }
+            | Op::Syslog { target, .. }
             | Op::Devpts { target, .. }
             | Op::Mask { target }
             | Op::Proc { target, .. }
@@ -115,6 +120,9 @@ pub struct Plan {
 
 /// Device nodes every cage gets.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The syslog socket, at the same path on the host and in every cage.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
 
 /// Global (not per-process) `/proc` files that list other users' uids,
 /// masked in every cage. `key-users` has a line per uid holding keys; the
@@ -214,6 +222,10 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
             target: Path::new("/dev").join(d),
         });
     }
+    ops.push(Op::Syslog {
+        target: SYSLOG_SOCKET.into(),
+        host: SYSLOG_SOCKET.into(),
+    });
     ops.push(Op::Dir {
         target: "/dev/pts".into(),
         mode: 0o755,
@@ -488,6 +500,11 @@ impl fmt::Display for Plan {
                     if *readonly { "ro" } else { "rw" }
                 )?,
                 Op::Device { .. } => writeln!(f, "device   {t}  <- {t}  rw,nosuid")?,
+                Op::Syslog { host, .. } => writeln!(
+                    f,
+                    "syslog   {t}  <- the socket host {} leads to (if present)  ro,nosuid,nodev,noexec",
+                    host.display()
+                )?,
                 Op::Devpts { max, .. } => writeln!(
                     f,
                     "devpts   {t}  newinstance,ptmxmode=0666,max={max},nosuid,noexec"
