@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes what ci/install.sh installed: unpins every cage (processes inside
-# keep running until they exit), disables the PAM profile, removes the
+# keep running until they exit), removes the pam_cage lines from /etc/pam.d, removes the
 # binaries, the library and header, the apt hook and the skeleton. The
 # configuration in /etc/cage and the state in /var/lib/cage are kept unless
 # --purge is given.
@@ -9,6 +9,9 @@ set -euo pipefail
 arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 if [ -x /usr/sbin/cage-admin ]; then
     /usr/sbin/cage-admin unmount --all >/dev/null 2>&1 || true
+fi
+if [ -x /usr/sbin/cage-admin ]; then
+    /usr/sbin/cage-admin pam disable >/dev/null || echo "cage-admin pam disable failed: check /etc/pam.d for pam_cage lines" >&2
 fi
 if [ -f /usr/share/pam-configs/cage ]; then
     pam-auth-update --package --remove cage
