@@ -152,19 +152,18 @@ pub fn placement(text: &str) -> Placement {
 
 /// `text` with exactly one managed block, holding `rule`, at its end.
 pub fn with_line(text: &str, rule: &str) -> String {
-    let (kept, _) = strip(text);
-    let mut kept = kept;
-    while kept.last().is_some_and(|l| l.trim().is_empty()) {
-        kept.pop();
-    }
+    let (mut kept, _) = strip(text);
     kept.push(MARKER);
     kept.push(rule);
     join(&kept)
 }
 
-/// `text` without the managed block.
+/// `text` without the managed block (unchanged when it has none).
 pub fn without_line(text: &str) -> String {
-    join(&strip(text).0)
+    match strip(text) {
+        (_, Placement::Absent) => text.to_string(),
+        (kept, _) => join(&kept),
+    }
 }
 
 /// The managed rule for `module` and its arguments.
@@ -410,9 +409,11 @@ mod tests {
     fn disable_restores_the_file_exactly() {
         assert_eq!(without_line(&with_line(SSHD, RULE)), SSHD);
         assert_eq!(without_line(SSHD), SSHD);
-        // Trailing blank lines before the block are the block's.
+        // Blank lines at the end stay the file's.
         let padded = format!("{SSHD}\n\n");
         assert_eq!(placement(&with_line(&padded, RULE)), Placement::Last);
+        assert_eq!(without_line(&with_line(&padded, RULE)), padded);
+        assert_eq!(without_line("no newline"), "no newline");
     }
 
     #[test]
