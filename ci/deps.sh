@@ -9,6 +9,8 @@ pkgs+=(apache2 apache2-suexec-pristine apache2-suexec-custom curl dpkg-dev libap
 pkgs+=(php8.2-fpm php8.2-cli libfcgi-bin)
 # 62-devlog-enter: logger and script (Essential on Debian, listed for minimal images)
 pkgs+=(bsdutils)
+# 50-login: the real login daemons (sshd on a loopback port, cron, atd).
+pkgs+=(openssh-server openssh-client cron at)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds cage, installs it on this Debian 12 machine and starts it: the
 # admin CLI, cage-enter (setuid root), the cage init program (/usr/lib/cage/cage-init), libcage.so +
-# header, pam_cage.so (enabled for every session through pam-auth-update),
+# header, pam_cage.so (appended last to the session stack of every login
+# service by `cage-admin pam enable`),
 # the default configuration in /etc/cage (never overwriting an admin's
 # file), the apt hook that keeps the skeleton current, and the skeleton
 # itself. Mode is disable-all: nobody is caged until `cage-admin user
@@ -52,14 +53,15 @@ if [ -d etc/apt/apt.conf.d ]; then
     for f in etc/apt/apt.conf.d/*; do install -D -m 644 "$f" "/$f"; done
 fi
 
-# PAM: one session line for every service (sshd, su, cron, ...).
-install -D -m 644 pam.d/pam-configs/cage /usr/share/pam-configs/cage
-pam-auth-update --package --enable cage
-# runuser's stack has no common-session: its own line (marked, so that
-# uninstall.sh removes exactly it), or `runuser -u USER` would run uncaged.
-if [ -f /etc/pam.d/runuser ] && ! grep -q 'pam_cage.so' /etc/pam.d/runuser; then
-    grep -v '^#' pam.d/runuser | sed '/^$/d; s/$/ # cage/' >>/etc/pam.d/runuser
+# PAM: pam_cage goes last in each login service's own file (sshd, su,
+# runuser, cron, atd, login, systemd-user), after pam_limits and pam_env,
+# which must still read the host's files; the apt hook keeps it there.
+# An earlier install's pam-auth-update profile (common-session) goes.
+if [ -f /usr/share/pam-configs/cage ]; then
+    pam-auth-update --package --remove cage
+    rm -f /usr/share/pam-configs/cage
 fi
+cage-admin pam enable
 
 # The skeleton: built on first install, brought up to date afterwards.
 if [ -d /usr/share/cage-skeleton ]; then

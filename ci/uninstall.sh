@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes what ci/install.sh installed: unpins every cage (processes inside
-# keep running until they exit), disables the PAM profile, removes the
+# keep running until they exit), removes the pam_cage lines from /etc/pam.d, removes the
 # binaries, the library and header, the apt hook and the skeleton. The
 # configuration in /etc/cage and the state in /var/lib/cage are kept unless
 # --purge is given.
@@ -15,12 +15,12 @@ fi
 if dpkg-divert --list | grep -q 'by cage$'; then
     bash "$(dirname "$0")/../patches/build.sh" --uninstall
 fi
+if [ -x /usr/sbin/cage-admin ]; then
+    /usr/sbin/cage-admin pam disable >/dev/null || echo "cage-admin pam disable failed: check /etc/pam.d for pam_cage lines" >&2
+fi
 if [ -f /usr/share/pam-configs/cage ]; then
     pam-auth-update --package --remove cage
     rm -f /usr/share/pam-configs/cage
-fi
-if [ -f /etc/pam.d/runuser ]; then
-    sed -i '/pam_cage\.so.* # cage$/d' /etc/pam.d/runuser
 fi
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage

@@ -2,6 +2,7 @@
 
 mod cage_cmd;
 mod out;
+mod pam_cmd;
 mod skeleton_cmd;
 mod users_cmd;
 
@@ -66,6 +67,9 @@ enum Cmd {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Keep pam_cage last in every login service's PAM stack
+    #[command(subcommand)]
+    Pam(pam_cmd::PamCmd),
     /// List live cages
     List,
     /// Build and pin a new cage generation now (after config or skeleton changes)
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Cmd::Getprefix { user } => users_cmd::getprefix(&g, &user),
         Cmd::Plan { user } => cage_cmd::plan(&g, &user),
         Cmd::Enter { user, timings, cmd } => cage_cmd::enter(&g, &user, timings, &cmd),
+        Cmd::Pam(c) => pam_cmd::run(c, &g),
         Cmd::List => cage_cmd::list(&g),
         Cmd::Remount { user, all } => cage_cmd::remount(&g, user.as_deref(), all),
         Cmd::Unmount { user, all } => cage_cmd::unmount(&g, user.as_deref(), all),

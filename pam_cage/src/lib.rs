@@ -44,10 +44,24 @@ pub unsafe extern "C" fn pam_sm_open_session(
             .flatten();
         tag = format!("pam_cage({})", service.as_deref().unwrap_or("?"));
         // SAFETY: as above.
+        if unsafe { sys::entered(pamh) } {
+            // This session is in the cage already (the stack reached the
+            // module twice): the process is where it belongs.
+            return PAM_SUCCESS;
+        }
+        // SAFETY: as above.
         let argv = unsafe { sys::args(argc, argv) };
         // SAFETY: as above.
         let user = unsafe { sys::string_item(pamh, PAM_USER) };
-        open_session(&tag, &Args::parse(&argv), user)
+        let rc = open_session(&tag, &Args::parse(&argv), user);
+        // SAFETY: as above.
+        if rc == PAM_SUCCESS && !unsafe { sys::mark_entered(pamh) } {
+            log::warn(
+                &tag,
+                "pam_set_data failed: a second pam_cage line of this stack would enter again",
+            );
+        }
+        rc
     });
     res.unwrap_or_else(|detail| {
         let _ = catch(|| log::error(&tag, &format!("internal error, session refused: {detail}")));

@@ -26,6 +26,50 @@ extern "C" {
     /// `int pam_get_item(const pam_handle_t *pamh, int item_type,
     /// const void **item);`
     fn pam_get_item(pamh: *const PamHandle, item_type: c_int, item: *mut *const c_void) -> c_int;
+    /// `int pam_set_data(pam_handle_t *pamh, const char *module_data_name,
+    /// void *data, void (*cleanup)(pam_handle_t *, void *, int));`
+    fn pam_set_data(
+        pamh: *mut PamHandle,
+        name: *const c_char,
+        data: *mut c_void,
+        cleanup: Option<unsafe extern "C" fn(*mut PamHandle, *mut c_void, c_int)>,
+    ) -> c_int;
+    /// `int pam_get_data(const pam_handle_t *pamh, const char
+    /// *module_data_name, const void **data);`
+    fn pam_get_data(pamh: *const PamHandle, name: *const c_char, data: *mut *const c_void)
+        -> c_int;
+}
+
+/// The module data name that marks a handle whose session entered a cage.
+const ENTERED: &CStr = c"pam_cage.entered";
+/// Its value: any non-NULL pointer that outlives the handle.
+static ENTERED_VALUE: u8 = 1;
+
+/// True when an earlier pam_cage line of this PAM handle entered the cage
+/// (a stack that reaches the module twice, e.g. `runuser-l` including
+/// `runuser`, each with the line last).
+///
+/// # Safety
+/// `pamh` is the handle PAM passed to the current `pam_sm_*` call.
+pub unsafe fn entered(pamh: *const PamHandle) -> bool {
+    let mut data: *const c_void = std::ptr::null();
+    // SAFETY: live handle (contract), a NUL-terminated name and a valid out
+    // pointer; PAM keeps ownership of the data.
+    let rc = unsafe { pam_get_data(pamh, ENTERED.as_ptr(), &mut data) };
+    rc == PAM_SUCCESS && !data.is_null()
+}
+
+/// Marks the handle as entered (see [`entered`]).
+///
+/// # Safety
+/// `pamh` is the handle PAM passed to the current `pam_sm_*` call.
+pub unsafe fn mark_entered(pamh: *mut PamHandle) -> bool {
+    let value = std::ptr::addr_of!(ENTERED_VALUE)
+        .cast_mut()
+        .cast::<c_void>();
+    // SAFETY: live handle (contract); PAM copies the name and stores the
+    // pointer, which is a static PAM never writes through (no cleanup).
+    unsafe { pam_set_data(pamh, ENTERED.as_ptr(), value, None) == PAM_SUCCESS }
 }
 
 /// A string item (`PAM_SERVICE`, `PAM_USER`): `Ok(None)` when unset, the

@@ -121,8 +121,14 @@ pub fn compute(config: &ConfigDir, settings: &Settings, user: &Passwd) -> String
     // daemon that started, or restarted and bound a new socket, since the
     // cage was built makes the next entry build one bound to the live one.
     match std::fs::metadata(crate::plan::SYSLOG_SOCKET) {
-        Ok(m) => (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()).hash(&mut h),
-        Err(_) => 0u8.hash(&mut h),
+        Ok(m) => {
+            h.bytes(&[1]);
+            h.u64(m.dev());
+            h.u64(m.ino());
+            h.i64(m.ctime());
+            h.i64(m.ctime_nsec());
+        }
+        Err(_) => h.bytes(&[0]),
     }
     dir_into(&mut h, &config.templates_dir());
     dir_into(&mut h, &config.custom_etc(&user.name));

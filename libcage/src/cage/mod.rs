@@ -134,6 +134,16 @@ fn settings_or_refusal(
     }
 }
 
+/// Which inherited descriptors the entry refuses, by who runs the user's
+/// code afterwards ([`process::FdPolicy`]).
+fn fd_policy(req: &Request) -> process::FdPolicy {
+    match (req.in_process, req.mode) {
+        (true, _) => process::FdPolicy::InProcess,
+        (false, Mode::ChildrenOnly) => process::FdPolicy::Session,
+        (false, Mode::Supervise) => process::FdPolicy::Exec,
+    }
+}
+
 /// Decided before any configuration is read, so that a broken cage.ini
 /// never locks out root (or users below a `min_uid` given by the caller).
 fn never_caged(uid: u32, min_uid: Option<u32>) -> Option<Reason> {
@@ -252,7 +262,7 @@ fn enter_with(
         return Err(Error::Threads(threads));
     }
     if let Some((fd, what)) =
-        process::escaping_fd(req.in_process).map_err(|e| Error::sys("scanning /proc/self/fd", e))?
+        process::escaping_fd(fd_policy(req)).map_err(|e| Error::sys("scanning /proc/self/fd", e))?
     {
         return Err(Error::LeakedFd { fd, what });
     }

@@ -166,6 +166,9 @@ impl Stamp {
             config.mount_points(),
             PathBuf::from("/etc/passwd"),
             PathBuf::from("/etc/group"),
+            // The host's syslog socket, followed (the cage binds the one
+            // it leads to; a restarted daemon's new socket means a new cage).
+            PathBuf::from(crate::plan::SYSLOG_SOCKET),
         ] {
             ident(&mut h, &p);
         }
@@ -317,7 +320,7 @@ pub(super) fn enter(req: &Request<'_>, t0: Instant) -> Option<Result<Outcome, Er
         if threads != 1 {
             return Err(Error::Threads(threads));
         }
-        if let Some((fd, what)) = process::escaping_fd(req.in_process)
+        if let Some((fd, what)) = process::escaping_fd(super::fd_policy(req))
             .map_err(|e| Error::sys("scanning /proc/self/fd", e))?
         {
             return Err(Error::LeakedFd { fd, what });

@@ -222,21 +222,41 @@ pub struct FdInfo {
     pub kind: FdKind,
 }
 
+/// Which descriptors an entry must refuse: it depends on who will run the
+/// user's code with them (see SECURITY.md "Descriptors").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdPolicy {
+    /// The caller execs the user's program (suexec, `cage-admin enter`,
+    /// the C API's default mode): what survives exec reaches user code.
+    Exec,
+    /// The caller becomes the user's code without exec (FPM workers,
+    /// mpm-itk children, `CAGE_ENTER_IN_PROCESS`): every descriptor does.
+    InProcess,
+    /// A PAM-style session (children-only mode): the calling daemon (sshd,
+    /// cron, atd) stays trusted code outside the user's control; it forks
+    /// the user's program later and hands it the descriptors it means to
+    /// (atd gives the job file as stdin, cron a temporary file for the
+    /// job's output). Only descriptors that open a way into the host's
+    /// tree if they are inherited are refused: directories and `O_PATH`.
+    Session,
+}
+
 /// Why `fd` must not go into a cage, if it must not (see SECURITY.md
 /// "Descriptors"). Every descriptor open at entry was opened on the host,
 /// so each one that names a file does so outside the cage's view.
 ///
 /// - kept across exec (no `FD_CLOEXEC`), or any descriptor at all when the
-///   caller stays `in_process` (never execs): an `O_PATH` descriptor of
+///   caller stays in process (never execs): an `O_PATH` descriptor of
 ///   anything (reopened through `/proc/self/fd/N`) and a directory
 ///   (`fchdir`, `openat(fd, "..")`) are refused;
-/// - kept across exec, from fd 3 up: a regular file open for reading, a
-///   block device and a character device other than a terminal or a
-///   memory device are refused too. Write-only files (logs), pipes,
-///   sockets, terminals, `/dev/null` and anonymous inodes pass, and fds 0
-///   to 2 may be any non-directory file (`cmd < file`, a CGI's error log).
-pub fn fd_verdict(i: &FdInfo, in_process: bool) -> Option<&'static str> {
-    if i.cloexec && !in_process {
+/// - kept across exec, from fd 3 up, except in a session: a regular file
+///   open for reading, a block device and a character device other than a
+///   terminal or a memory device are refused too. Write-only files (logs),
+///   pipes, sockets, terminals, `/dev/null` and anonymous inodes pass, and
+///   fds 0 to 2 may be any non-directory file (`cmd < file`, a CGI's error
+///   log).
+pub fn fd_verdict(i: &FdInfo, policy: FdPolicy) -> Option<&'static str> {
+    if i.cloexec && policy != FdPolicy::InProcess {
         return None;
     }
     if i.o_path {
@@ -245,7 +265,7 @@ pub fn fd_verdict(i: &FdInfo, in_process: bool) -> Option<&'static str> {
     if i.kind == FdKind::Dir {
         return Some("directory");
     }
-    if i.cloexec {
+    if i.cloexec || policy == FdPolicy::Session {
         return None;
     }
     match i.kind {
@@ -310,10 +330,10 @@ pub fn open_fds() -> io::Result<Vec<RawFd>> {
 
 /// The first descriptor that would lead out of the cage ([`fd_verdict`]),
 /// with a description naming what it is and its path.
-pub fn escaping_fd(in_process: bool) -> io::Result<Option<(RawFd, String)>> {
+pub fn escaping_fd(policy: FdPolicy) -> io::Result<Option<(RawFd, String)>> {
     for fd in open_fds()? {
         let Some(info) = fd_info(fd) else { continue };
-        if let Some(what) = fd_verdict(&info, in_process) {
+        if let Some(what) = fd_verdict(&info, policy) {
             let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
                 .map_or_else(|_| "?".to_string(), |p| p.display().to_string());
             let flags = if info.cloexec {
@@ -599,7 +619,7 @@ mod tests {
 
     #[test]
     fn inheritable_descriptors() {
-        let v = |i: FdInfo| fd_verdict(&i, false);
+        let v = |i: FdInfo| fd_verdict(&i, FdPolicy::Exec);
         // Refused: O_PATH of anything, directories, readable files from 3 up.
         assert_eq!(
             v(info(5, false, true, true, FdKind::Regular)),
@@ -642,7 +662,7 @@ mod tests {
 
     #[test]
     fn in_process_callers() {
-        let v = |i: FdInfo| fd_verdict(&i, true);
+        let v = |i: FdInfo| fd_verdict(&i, FdPolicy::InProcess);
         // Close-on-exec does not help a caller that never execs.
         assert_eq!(
             v(info(5, true, false, true, FdKind::Dir)),
@@ -660,6 +680,27 @@ mod tests {
             v(info(5, false, false, true, FdKind::Regular)),
             Some("file open for reading")
         );
+    }
+
+    #[test]
+    fn session_callers() {
+        let v = |i: FdInfo| fd_verdict(&i, FdPolicy::Session);
+        // A way into the host's tree is refused when it is inherited.
+        assert_eq!(
+            v(info(5, false, false, true, FdKind::Dir)),
+            Some("directory")
+        );
+        assert_eq!(
+            v(info(4, false, true, true, FdKind::Regular)),
+            Some("O_PATH descriptor")
+        );
+        // The daemon's own files (atd's job file, cron's output file) are
+        // the daemon's to hand over; close-on-exec ones go at exec.
+        assert_eq!(v(info(5, false, false, true, FdKind::Regular)), None);
+        assert_eq!(v(info(6, false, false, true, FdKind::Regular)), None);
+        assert_eq!(v(info(7, false, false, true, DEV)), None);
+        assert_eq!(v(info(5, true, false, true, FdKind::Dir)), None);
+        assert_eq!(v(info(5, true, true, true, FdKind::Regular)), None);
     }
 
     #[test]
