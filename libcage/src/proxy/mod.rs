@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod filter;
+pub mod io;
 pub mod wire;
 
 /// The daemon's socket directory on the host, bound read-only (nosuid,
