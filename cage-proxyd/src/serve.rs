@@ -262,8 +262,7 @@ fn run(
     // Relay signals until the command ends; a client that goes away
     // hangs the command up.
     let mut client_open = true;
-    loop {
-        let Ok(pidfd) = &pidfd else { break };
+    while let Ok(pidfd) = &pidfd {
         let mut pfds = vec![PollFd::new(pidfd, PollFlags::IN)];
         if client_open {
             pfds.push(PollFd::new(conn, PollFlags::IN));

@@ -39,10 +39,12 @@ pub fn prepare(cmd: &mut Command, creds: Creds, root: OwnedFd, cwd: CString, pat
         if unsafe { libc::setgroups(creds.groups.len(), creds.groups.as_ptr()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: plain syscalls; uid and gid were resolved through NSS.
-        if unsafe { libc::setresgid(creds.gid, creds.gid, creds.gid) } != 0
-            || unsafe { libc::setresuid(creds.uid, creds.uid, creds.uid) } != 0
-        {
+        // SAFETY: plain syscall; the gid was resolved through NSS.
+        if unsafe { libc::setresgid(creds.gid, creds.gid, creds.gid) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: plain syscall; the uid was resolved through NSS.
+        if unsafe { libc::setresuid(creds.uid, creds.uid, creds.uid) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         let dir = openat2(
