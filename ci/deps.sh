@@ -3,6 +3,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config libpam0g-dev keyutils util-linux procps perl python3 login passwd rsync strace)
+# 60-proxy / 61-proxy-cron: the real crontab, cron and a local-delivery MTA
+pkgs+=(cron exim4-daemon-light)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

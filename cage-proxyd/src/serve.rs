@@ -109,7 +109,17 @@ fn creds_of(user: &str) -> Result<(Creds, nss::Passwd), String> {
 /// Serves one connection to the end; one syslog line per request.
 pub fn request(config: &Path, conn: OwnedFd, cred: UCred) {
     let uid = cred.uid.as_raw();
-    let (command, args, cwd, fds) = match recv(&conn) {
+    // A client that connects and sends nothing holds its slot 5 s at most.
+    let timeout = Some(std::time::Duration::from_secs(5));
+    let _ = rustix::net::sockopt::set_socket_timeout(
+        &conn,
+        rustix::net::sockopt::Timeout::Recv,
+        timeout,
+    );
+    let first = recv(&conn);
+    let _ =
+        rustix::net::sockopt::set_socket_timeout(&conn, rustix::net::sockopt::Timeout::Recv, None);
+    let (command, args, cwd, fds) = match first {
         Ok(Some((Message::Request { command, args, cwd }, fds))) if fds.len() == 3 => {
             (command, args, cwd, fds)
         }
@@ -199,7 +209,7 @@ fn run(
     for w in words {
         match w {
             Word::Plain(s) => argv.push(s),
-            Word::Path(p) => {
+            Word::Path { prefix, path: p } => {
                 let target = PATH_FD_BASE + paths.len() as i32;
                 if paths.len() >= 16 {
                     return Err(fail("more than 16 path arguments".into()));
@@ -208,7 +218,7 @@ fn run(
                     path: cstring(&in_cage(cwd, &p)).map_err(fail)?,
                     target,
                 });
-                argv.push(format!("/dev/fd/{target}"));
+                argv.push(format!("{prefix}/dev/fd/{target}"));
             }
         }
     }

@@ -47,14 +47,28 @@ pub fn prepare(cmd: &mut Command, creds: Creds, root: OwnedFd, cwd: CString, pat
         if unsafe { libc::setresuid(creds.uid, creds.uid, creds.uid) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let dir = openat2(
-            &root,
+        // The cwd must exist in the cage view (as the caller). Programs
+        // need a cwd reachable from the host's root (getcwd): the same path
+        // on the host when it is the same directory (the home is mounted
+        // at its real path), else the host's `/`.
+        let dirflags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = openat2(&root, cwd.as_c_str(), dirflags, Mode::empty(), how)?;
+        let st = rustix::fs::fstat(&dir)?;
+        let host = openat2(
+            rustix::fs::CWD,
             cwd.as_c_str(),
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            dirflags,
             Mode::empty(),
-            how,
-        )?;
-        rustix::process::fchdir(&dir)?;
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()
+        .filter(|h| {
+            rustix::fs::fstat(h).is_ok_and(|h| (h.st_dev, h.st_ino) == (st.st_dev, st.st_ino))
+        });
+        match host {
+            Some(h) => rustix::process::fchdir(&h)?,
+            None => rustix::process::chdir(c"/")?,
+        }
         for p in &paths {
             let fd = openat2(
                 &root,

@@ -26,6 +26,8 @@ echo "IDPROXY=/usr/bin/id" >"$T_CONF/custom.proxy.commands"
 "$CAGE_ADMIN" --config "$T_CONF" user enable bob >/dev/null
 pam_su_add "config=$T_CONF"
 rm -f /var/spool/cron/crontabs/alice /var/spool/cron/crontabs/bob
+cp -a /etc/shadow "$T_TMP/shadow.orig"
+cleanup_add "cp -a '$T_TMP/shadow.orig' /etc/shadow"
 cleanup_add "rm -f /var/spool/cron/crontabs/alice /var/spool/cron/crontabs/bob"
 
 PROXYD_PID=
@@ -71,6 +73,45 @@ check_eq "exit status comes back" "rc=1" "$(in_alice 'id nosuchuser >/dev/null 2
 check_contains "syslog line per request" "cage-proxyd: user=alice uid=$(id -u alice) alias=CRONTAB argv=[\"-u\", \"bob\", \"-l\"]" "$(cat "$T_SYSLOG")"
 cp "$CLIENT" "$T_TMP/cage-proxy"
 check_contains "uncaged carol is refused" "only callers inside a cage are served" "$(su - carol -c "$T_TMP/cage-proxy -l" 2>&1)"
+
+# sendmail -t through the proxy: the host's exim (a queue-running daemon
+# on a private loopback port, started here) delivers as alice.
+if [ -x /usr/sbin/exim4 ]; then
+    rm -f /var/mail/alice /var/mail/bob
+    cleanup_add "rm -f /var/mail/alice /var/mail/bob"
+    /usr/sbin/exim4 -bd -q1m -oX 127.0.0.1.2525 -oP "$T_TMP/exim.pid"
+    cleanup_add 'kill $(cat "$T_TMP/exim.pid")'
+    out=$(in_alice 'printf "To: bob\nSubject: proxied-hello\n\nfrom a cage\n" | /usr/sbin/sendmail -t -i; echo rc=$?')
+    check_contains "sendmail -t -i exits 0" "rc=0" "$out"
+    for i in $(seq 50); do grep -q proxied-hello /var/mail/bob 2>/dev/null && break; sleep 0.1; done
+    check_contains "delivered to bob's mailbox" "Subject: proxied-hello" "$(cat /var/mail/bob 2>/dev/null)"
+    check_eq "envelope sender is alice" "Return-path: <alice@$(hostname -f 2>/dev/null || hostname)>" "$(grep -m1 '^Return-path:' /var/mail/bob 2>/dev/null)"
+    check_contains "From: is alice" "From: alice@" "$(grep -m1 '^From:' /var/mail/bob 2>/dev/null)"
+    check_contains "body delivered" "from a cage" "$(cat /var/mail/bob 2>/dev/null)"
+    out=$(in_alice 'printf "Subject: cron-style\n\nx\n" | /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem alice; echo rc=$?')
+    check_contains "cron's mailer options pass the filter" "rc=0" "$out"
+    out=$(in_alice 'echo x | /usr/sbin/sendmail -F Root alice; echo rc=$?')
+    check_contains "sendmail -F Root refused" "option -F Root: value not allowed" "$out"
+else
+    echo "  SKIP  sendmail delivery: exim4-daemon-light not installed (ci/deps.sh)"
+fi
+
+# passwd through the proxy on alice's pty changes her own password.
+echo 'alice:Orig-Pass-4821' | chpasswd
+old_hash=$(awk -F: '$1 == "alice" {print $2}' /etc/shadow)
+python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/passwd.transcript" \
+    "send:su - alice -c passwd\r" "wait:[Cc]urrent password: " "send:Orig-Pass-4821\r" \
+    "wait:New password: " "send:Zq9-Lmno-7725x\r" "wait:Retype new password: " "send:Zq9-Lmno-7725x\r" \
+    "wait:password updated successfully" "send:exit\r" >/dev/null 2>&1
+check_contains "passwd on a pty: updated" "password updated successfully" "$(tr -d '\r' <"$T_TMP/passwd.transcript")"
+new_hash=$(awk -F: '$1 == "alice" {print $2}' /etc/shadow)
+check "shadow hash of alice changed" test "$old_hash" != "$new_hash"
+check_eq "new hash matches the new password" ok "$(python3 -W ignore -c 'import crypt,sys; print("ok" if crypt.crypt(sys.argv[1], sys.argv[2]) == sys.argv[2] else "no")' Zq9-Lmno-7725x "$new_hash")"
+python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/su.transcript" \
+    "send:su carol -c 'su alice -c \"echo AUTH-\$((40+2))\"'\r" "wait:Password: " "send:Zq9-Lmno-7725x\r" \
+    "wait:AUTH-42" "send:exit\r" >/dev/null 2>&1
+check_contains "PAM auth (su from carol) with the new password" "AUTH-42" "$(tr -d '\r' <"$T_TMP/su.transcript")"
+check_contains "passwd logged as alice's request" "alias=PASSWD argv=[] cwd=\"/home/alice\" result=exit 0" "$(cat "$T_SYSLOG")"
 
 # Flood: 1000 requests from alice; bob's request is served within 1 s.
 rss_before=$(awk '/VmRSS/ {print $2}' /proc/$PROXYD_PID/status)

@@ -6,7 +6,8 @@
 //!   "value_options": ["-u", "--user"],
 //!   "deny": ["-u"],
 //!   "strict_options": ["-l", "-r", "-e", "-i"],
-//!   "restrict_path": { "options": ["-C"], "operands": true }
+//!   "restrict_path": { "options": ["-C"], "operands": true },
+//!   "allowed_values": { "-o": ["i", "em"] }
 //! }
 //! ```
 //!
@@ -16,12 +17,16 @@
 //!   (`-vf x` is `-v -f x`, so a denied `-f` is found) and after operands
 //!   (GNU getopt permutes, so `file -u bob` is `-u bob file`);
 //! - `strict_options`: when given, the only options accepted;
+//! - `allowed_values`: options whose value must be one of a list (cron's
+//!   mailer passes `-FCronDaemon -oem`, which a plain deny would refuse);
 //! - `restrict_path`: which values are paths. Each is opened in the
 //!   caller's cage view, as the caller, and handed to the program as
 //!   `/dev/fd/N`: the program never resolves it on the host.
 //!
 //! The argv handed to the program is the normalized one (one option per
-//! word), so the program cannot read it differently from the filter.
+//! word, a short option's value attached as in `-oem`, a long one's as in
+//! `--name=value`), so the program cannot read it differently from the
+//! filter (sendmail-style parsers need `-oem` in one word).
 
 use std::path::Path;
 
@@ -49,6 +54,8 @@ pub struct Filter {
     pub strict_options: Option<Vec<String>>,
     #[serde(default)]
     pub restrict_path: RestrictPath,
+    #[serde(default)]
+    pub allowed_values: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One word of a normalized argv.
@@ -56,8 +63,9 @@ pub struct Filter {
 pub enum Word {
     /// Passed as is.
     Plain(String),
-    /// A path to open in the caller's cage view and pass as `/dev/fd/N`.
-    Path(String),
+    /// A path to open in the caller's cage view and pass as `/dev/fd/N`,
+    /// after `prefix` in the same word (`-C` for `-C/dev/fd/N`, or empty).
+    Path { prefix: String, path: String },
 }
 
 fn valid_option(o: &str) -> bool {
@@ -96,6 +104,17 @@ impl Filter {
                 ));
             }
         }
+        for o in f.allowed_values.keys() {
+            if !valid_option(o) || !f.value_options.contains(o) {
+                return Err(ConfigError::new(
+                    file,
+                    line_of(text, o),
+                    format!(
+                        "allowed_values `{o}`: expected an option that is also in value_options"
+                    ),
+                ));
+            }
+        }
         for o in &f.restrict_path.options {
             if !f.value_options.contains(o) {
                 return Err(ConfigError::new(
@@ -127,12 +146,28 @@ impl Filter {
         Ok(())
     }
 
-    fn value_word(&self, o: &str, v: String) -> Word {
-        if self.restrict_path.options.iter().any(|p| p == o) {
-            Word::Path(v)
+    fn value_word(&self, o: &str, v: String) -> Result<Word, String> {
+        let prefix = if o.starts_with("--") {
+            format!("{o}=")
         } else {
-            Word::Plain(v)
+            o.to_string()
+        };
+        if let Some(allowed) = self.allowed_values.get(o) {
+            if !allowed.contains(&v) {
+                return Err(format!(
+                    "option {o} {v}: value not allowed (allowed: {})",
+                    allowed.join(" ")
+                ));
+            }
         }
+        if v.is_empty() {
+            return Err(format!("option {o} needs a non-empty value"));
+        }
+        Ok(if self.restrict_path.options.iter().any(|p| p == o) {
+            Word::Path { prefix, path: v }
+        } else {
+            Word::Plain(format!("{prefix}{v}"))
+        })
     }
 
     /// Checks `args` (without argv\[0\]) and returns the normalized argv.
@@ -141,7 +176,10 @@ impl Filter {
         let mut it = args.iter();
         let operand = |a: &str| {
             if self.restrict_path.operands && a != "-" {
-                Word::Path(a.to_string())
+                Word::Path {
+                    prefix: String::new(),
+                    path: a.to_string(),
+                }
             } else {
                 Word::Plain(a.to_string())
             }
@@ -168,8 +206,7 @@ impl Filter {
                             .cloned()
                             .ok_or_else(|| format!("option {name} needs a value"))?,
                     };
-                    out.push(Word::Plain(name.clone()));
-                    out.push(self.value_word(&name, v));
+                    out.push(self.value_word(&name, v)?);
                 } else if inline.is_some() {
                     return Err(format!("option {name} takes no value"));
                 } else {
@@ -193,8 +230,7 @@ impl Filter {
                         } else {
                             rest.to_string()
                         };
-                        out.push(Word::Plain(o.clone()));
-                        out.push(self.value_word(&o, v));
+                        out.push(self.value_word(&o, v)?);
                         break;
                     }
                     out.push(Word::Plain(o));
@@ -215,6 +251,12 @@ mod tests {
 
     fn f(t: &str) -> Filter {
         Filter::parse(Path::new("x.json"), t).unwrap()
+    }
+    fn path(prefix: &str, p: &str) -> Word {
+        Word::Path {
+            prefix: prefix.into(),
+            path: p.into(),
+        }
     }
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -252,6 +294,31 @@ mod tests {
     }
 
     #[test]
+    fn allowed_values() {
+        let s = f(
+            r#"{"value_options":["-f","-F","-o"],"deny":["-f"],"allowed_values":{"-F":["CronDaemon"],"-o":["em","i"]}}"#,
+        );
+        assert_eq!(
+            s.apply(&args(&["-FCronDaemon", "-i", "-oem", "alice"]))
+                .unwrap(),
+            vec![
+                Word::Plain("-FCronDaemon".into()),
+                Word::Plain("-i".into()),
+                Word::Plain("-oem".into()),
+                Word::Plain("alice".into()),
+            ]
+        );
+        assert_eq!(
+            s.apply(&args(&["-F", "Root"])).unwrap_err(),
+            "option -F Root: value not allowed (allowed: CronDaemon)"
+        );
+        assert_eq!(
+            s.apply(&args(&["-ivf", "root@x"])).unwrap_err(),
+            "option -f is not allowed"
+        );
+    }
+
+    #[test]
     fn paths_and_values() {
         let s = f(
             r#"{"value_options":["-u","--conf"],"deny":["-u"],"restrict_path":{"options":["--conf"],"operands":true}}"#,
@@ -267,12 +334,11 @@ mod tests {
         assert_eq!(
             s.apply(&args(&["--conf=a", "-", "b", "--", "-c"])).unwrap(),
             vec![
-                Word::Plain("--conf".into()),
-                Word::Path("a".into()),
+                path("--conf=", "a"),
                 Word::Plain("-".into()),
-                Word::Path("b".into()),
+                path("", "b"),
                 Word::Plain("--".into()),
-                Word::Path("-c".into()),
+                path("", "-c"),
             ]
         );
         assert_eq!(
