@@ -63,5 +63,5 @@ check "cron job runs in another mount namespace than the host" test -n "$job_ns"
 check_contains "cron output mailed to alice" "cron-mail-marker" "$(cat /var/mail/alice 2>/dev/null)"
 check_contains "mail is cron's" "Subject: Cron <alice@" "$(cat /var/mail/alice 2>/dev/null)"
 check_contains "the mail went through the proxy" "alias=SENDMAIL argv=[\"-FCronDaemon\", \"-i\", \"-B8BITMIME\", \"-oem\", \"alice\"]" "$(cat "$T_SYSLOG")"
-[ "$T_FAIL" = 0 ] || { echo "--- cron log:"; tail -n 20 "$T_TMP/cron.log"; echo "--- syslog (cron, proxy):"; grep -i "cron\|proxyd\|cage" "$T_SYSLOG" | tail -n 20; }
+[ "$T_FAIL" = 0 ] || { echo "--- cron log:"; tail -n 20 "$T_TMP/cron.log"; echo "--- syslog (cron, proxy):"; grep -i "CRON\[\|(cron:\|proxyd\|pam_cage" "$T_SYSLOG" | tail -n 20; }
 finish
