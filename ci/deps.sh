@@ -11,6 +11,8 @@ pkgs+=(php8.2-fpm php8.2-cli libfcgi-bin)
 pkgs+=(bsdutils)
 # 50-login: the real login daemons (sshd on a loopback port, cron, atd).
 pkgs+=(openssh-server openssh-client cron at)
+# 60-proxy / 61-proxy-cron: the real crontab, cron and a local-delivery MTA
+pkgs+=(exim4-daemon-light)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

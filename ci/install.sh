@@ -26,10 +26,13 @@ install -D -m 755 target/release/cage-admin /usr/sbin/cage-admin
 install -D -o root -g root -m 755 target/release/cage-enter /usr/bin/cage-enter
 install -D -m 755 target/release/cage-init /usr/lib/cage/cage-init
 install -D -m 644 target/release/libcage.so "/usr/lib/$arch/libcage.so"
+install -D -m 755 target/release/cage-proxyd /usr/sbin/cage-proxyd
+install -D -m 755 target/release/cage-proxy /usr/lib/cage/cage-proxy
 install -D -m 644 include/libcage.h /usr/include/libcage.h
 install -D -m 644 target/release/libpam_cage.so "/usr/lib/$arch/security/pam_cage.so"
 install -D -m 644 target/release/libcage_preload.so "/usr/lib/$arch/libcage_preload.so"
 strip --strip-unneeded --remove-section=.comment /usr/sbin/cage-admin /usr/bin/cage-enter \
+    /usr/sbin/cage-proxyd /usr/lib/cage/cage-proxy \
     "/usr/lib/$arch/libcage.so" "/usr/lib/$arch/security/pam_cage.so" \
     "/usr/lib/$arch/libcage_preload.so"
 # The set-id bit last: strip rewrites the file.
@@ -68,5 +71,17 @@ if [ -d /usr/share/cage-skeleton ]; then
     cage-admin update
 else
     cage-admin init
+fi
+# proxyexec: the daemon outside every cage (systemd unit on systemd hosts,
+# a plain background start elsewhere), restarted on reinstall.
+install -D -m 644 etc/systemd/cage-proxyd.service /lib/systemd/system/cage-proxyd.service
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable cage-proxyd.service
+    systemctl restart cage-proxyd.service
+else
+    if [ -f /run/cage-proxyd.pid ]; then kill "$(cat /run/cage-proxyd.pid)" 2>/dev/null || true; fi
+    setsid /usr/sbin/cage-proxyd </dev/null >>/var/log/cage-proxyd.log 2>&1 &
+    echo $! >/run/cage-proxyd.pid
 fi
 echo "cage installed: $(cage-admin mode show) mode; enable a user with: cage-admin user enable NAME"

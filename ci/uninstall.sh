@@ -22,6 +22,11 @@ if [ -f /usr/share/pam-configs/cage ]; then
     pam-auth-update --package --remove cage
     rm -f /usr/share/pam-configs/cage
 fi
+if [ -d /run/systemd/system ] && [ -f /lib/systemd/system/cage-proxyd.service ]; then
+    systemctl disable --now cage-proxyd.service || true
+fi
+if [ -f /run/cage-proxyd.pid ]; then kill "$(cat /run/cage-proxyd.pid)" 2>/dev/null || true; rm -f /run/cage-proxyd.pid; fi
+rm -f /lib/systemd/system/cage-proxyd.service /usr/sbin/cage-proxyd /run/cage-proxy/socket
 rm -f /etc/apt/apt.conf.d/90cage
 rm -rf /usr/lib/cage
 rm -f /usr/sbin/cage-admin /usr/bin/cage-enter "/usr/lib/$arch/libcage.so" /usr/include/libcage.h \

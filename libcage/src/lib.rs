@@ -19,6 +19,7 @@ pub mod panic_guard;
 pub mod paths;
 pub mod plan;
 pub mod policy;
+pub mod proxy;
 pub mod skeleton;
 pub mod sys;
 pub mod timing;

@@ -65,6 +65,9 @@ pub struct Settings {
     /// Live generations one user may have (the current one and old ones
     /// still holding processes); past it the oldest are ended.
     pub max_generations: u32,
+    /// The proxyexec client (`cage-proxy`), copied into the skeleton at
+    /// the path of every proxied command.
+    pub proxy_client: PathBuf,
 }
 
 /// The default `max_ptys`: plenty for shells, screen and tmux sessions.
@@ -112,6 +115,7 @@ impl Settings {
             max_ptys: DEFAULT_MAX_PTYS,
             init_program: PathBuf::from(paths::DEFAULT_INIT_PROGRAM),
             max_generations: 3,
+            proxy_client: PathBuf::from(crate::proxy::DEFAULT_CLIENT),
         }
     }
 }
@@ -250,10 +254,14 @@ impl Settings {
                         Ok(v) if v > 0 => s.max_generations = v,
                         _ => errors.push(bad("a number of generations greater than 0")),
                     },
+                    "proxy_client" => match absolute(&e.value) {
+                        Some(p) => s.proxy_client = p,
+                        None => errors.push(bad("an absolute path")),
+                    },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or proxy_client"),
                     )),
                 }
             }
@@ -373,6 +381,7 @@ mod tests {
                 max_ptys: 16,
                 init_program: "/opt/cage-init".into(),
                 max_generations: 5,
+                proxy_client: crate::proxy::DEFAULT_CLIENT.into(),
             }
         );
     }
@@ -392,7 +401,7 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or proxy_client",
                 "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
                 "/etc/cage/cage.ini:8: unknown section [cgroup] (not supported by this version); expected [cage]",
             ]

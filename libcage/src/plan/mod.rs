@@ -307,6 +307,17 @@ pub fn plan(inp: &Inputs<'_>) -> Result<Plan, PlanError> {
         readonly: false,
     });
 
+    // proxyexec: the daemon's socket directory, read-only (a socket
+    // needs no write access to connect); skipped while the daemon has
+    // never run on this boot (no directory).
+    ops.push(Op::Bind {
+        source: Source::Host {
+            path: crate::proxy::SOCKET_DIR.into(),
+        },
+        target: crate::proxy::SOCKET_DIR.into(),
+        readonly: true,
+    });
+
     ops.push(Op::Bind {
         source: Source::UnderHome {
             rel: ".cage/tmp".into(),

@@ -91,7 +91,15 @@ rpc:            files\n\
 netgroup:       files\n";
 
 /// Directories the runtime mounts over (or binds into) in every cage.
-pub const RUNTIME_DIRS: &[&str] = &["/dev", "/proc", "/tmp", "/home", "/run", "/var/tmp"];
+pub const RUNTIME_DIRS: &[&str] = &[
+    "/dev",
+    "/proc",
+    "/tmp",
+    "/home",
+    "/run",
+    crate::proxy::SOCKET_DIR,
+    "/var/tmp",
+];
 
 /// Prefixes whose contents are never taken from the host (kernel and
 /// runtime file systems); a named symlink into them is copied as a file.

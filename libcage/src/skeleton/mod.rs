@@ -91,6 +91,7 @@ pub struct Inputs {
     pub skeleton: PathBuf,
     pub templates: Vec<Template>,
     pub black: BlackList,
+    pub proxy_client: PathBuf,
 }
 
 impl Inputs {
@@ -110,6 +111,7 @@ impl Inputs {
             skeleton: settings.skeleton,
             templates,
             black,
+            proxy_client: settings.proxy_client,
         })
     }
 }
@@ -210,6 +212,7 @@ pub fn run(config: &ConfigDir, req: &Request, obs: &mut dyn Observer) -> Result<
     };
 
     mount_points(&mut manifest, config);
+    proxy_clients(&mut manifest, config, &inputs)?;
 
     // Compare with the live tree.
     let reuse = !matches!(req, Request::Init);
@@ -315,6 +318,69 @@ fn mount_points(manifest: &mut Manifest, config: &ConfigDir) {
             manifest.nodes.insert(p, dir.clone());
         }
     }
+}
+
+/// The proxyexec client at the path of every proxied command (replacing
+/// whatever a template put there: the real program needs privileges the
+/// skeleton strips, and runs outside the cage). No proxied commands, no
+/// client needed; a proxied command with no client built is an error.
+fn proxy_clients(
+    manifest: &mut Manifest,
+    config: &ConfigDir,
+    inputs: &Inputs,
+) -> Result<(), Error> {
+    let paths = crate::proxy::commands::load(config.path()).client_paths();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let client = &inputs.proxy_client;
+    let contents = std::fs::read(client).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e} (the proxyexec client, cage.ini proxy_client, needed for {})",
+            client.display(),
+            paths[0].display()
+        ))
+    })?;
+    for p in paths {
+        let mut parent = PathBuf::from("/");
+        let comps: Vec<_> = p.components().skip(1).collect();
+        let mut blocked = false;
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            parent.push(c);
+            match manifest.nodes.get(&parent) {
+                Some(collect::Node::Dir { .. }) => {}
+                Some(_) => {
+                    blocked = true;
+                    break;
+                }
+                None => {
+                    manifest.nodes.insert(
+                        parent.clone(),
+                        collect::Node::Dir {
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                        },
+                    );
+                }
+            }
+        }
+        if blocked {
+            manifest.notes.push(format!(
+                "{}: a parent is not a directory in the skeleton; no proxy client",
+                p.display()
+            ));
+            continue;
+        }
+        manifest.nodes.insert(
+            p,
+            collect::Node::Generated {
+                contents: contents.clone(),
+                mode: 0o755,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Counts of an unchanged tree, from the manifest alone.
