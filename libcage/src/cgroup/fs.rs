@@ -67,8 +67,65 @@ pub fn detect_in(mountinfo: &str, wanted: &[Controller]) -> Option<Hierarchy> {
     }
 }
 
-/// This machine's hierarchies.
+const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+// `f_type` is i64 on x86_64 glibc, narrower elsewhere.
+#[allow(clippy::unnecessary_cast)]
+fn fs_type(p: &Path) -> Option<i64> {
+    rustix::fs::statfs(p).ok().map(|s| s.f_type as i64)
+}
+
+/// The usual layout, from a few `statfs` calls instead of the whole mount
+/// table (an entry must stay fast with thousands of host mounts): v2 at
+/// `/sys/fs/cgroup`, or a tmpfs there with one v1 mount per directory
+/// named after its subsystems (`cpu,cpuacct`; the `cpu` symlinks skipped).
+fn detect_standard(root: &Path, wanted: &[Controller]) -> Option<Option<Hierarchy>> {
+    match fs_type(root)? {
+        CGROUP2_SUPER_MAGIC => Some(Some(Hierarchy::V2 {
+            mount: root.to_path_buf(),
+        })),
+        TMPFS_MAGIC => {
+            let mut v1 = Vec::new();
+            let mut v2 = None;
+            for e in std::fs::read_dir(root).ok()?.flatten() {
+                if !e.file_type().ok()?.is_dir() {
+                    continue;
+                }
+                let mount = e.path();
+                match fs_type(&mount) {
+                    Some(CGROUP_SUPER_MAGIC) => v1.push(V1Hierarchy {
+                        subsystems: e
+                            .file_name()
+                            .to_string_lossy()
+                            .split(',')
+                            .map(str::to_string)
+                            .collect(),
+                        mount,
+                    }),
+                    Some(CGROUP2_SUPER_MAGIC) => v2 = Some(mount),
+                    _ => {}
+                }
+            }
+            v1.retain(|h| !h.serves(wanted).is_empty());
+            v1.sort_by(|a, b| a.mount.cmp(&b.mount));
+            Some(if !v1.is_empty() {
+                Some(Hierarchy::V1(v1))
+            } else {
+                v2.map(|mount| Hierarchy::V2 { mount })
+            })
+        }
+        _ => None,
+    }
+}
+
+/// This machine's hierarchies: the usual layout under `/sys/fs/cgroup`,
+/// or else whatever `/proc/self/mountinfo` shows.
 pub fn detect(wanted: &[Controller]) -> io::Result<Option<Hierarchy>> {
+    if let Some(h) = detect_standard(Path::new("/sys/fs/cgroup"), wanted) {
+        return Ok(h);
+    }
     Ok(detect_in(
         &std::fs::read_to_string("/proc/self/mountinfo")?,
         wanted,

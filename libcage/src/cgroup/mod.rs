@@ -69,14 +69,14 @@ impl Context {
                 .filter(|c| hs.iter().any(|h| h.serves(&[*c]).len() == 1))
                 .collect(),
             Hierarchy::V2 { mount } if s.controllers.is_none() => {
-                // Default: what the base's parent offers.
+                // Default: what the base is offered (its parent's
+                // subtree_control), or before it exists what its parent has.
                 let base = s.base.as_deref().unwrap_or("/cage.slice");
-                let rel = base.trim_start_matches('/');
-                let parent = std::path::Path::new(rel)
-                    .parent()
-                    .map(|p| mount.join(p))
-                    .unwrap_or_else(|| mount.clone());
-                let have = fs::v2_available(&parent).unwrap_or_default();
+                let rel = std::path::Path::new(base.trim_start_matches('/'));
+                let have = fs::v2_available(&mount.join(rel)).or_else(|_| {
+                    fs::v2_available(&rel.parent().map_or(mount.clone(), |p| mount.join(p)))
+                });
+                let have = have.unwrap_or_default();
                 wanted.into_iter().filter(|c| have.contains(c)).collect()
             }
             Hierarchy::V2 { .. } => wanted,
