@@ -200,4 +200,17 @@ check_eq "top --json lists cgalice with her pids limit" "40" \
     "$(echo "$top" | python3 -c 'import json,sys; print([u["limits"]["pids"] for u in json.load(sys.stdin)["users"] if u["user"] == "cgalice"][0])')"
 "$CAGE_ADMIN" --config "$T_CONF" top | sed 's/^/    /'
 
+echo "# cage-admin limits import-cgrules"
+dest=$SVC/dest
+mkdir -p "${MNT[pids]}$dest" "${MNT[memory]}$dest"
+echo 77 >"${MNT[pids]}$dest/pids.max"
+echo 1G >"${MNT[memory]}$dest/memory.limit_in_bytes"
+printf '# libcgroup rules\ncgbob pids,memory %s\n%% cpu %s\n* memory %s\ncgbob:httpd freezer x\nbroken\n' "$dest" "$dest" "$dest" >"$T_TMP/cgrules.conf"
+imp=$("$CAGE_ADMIN" --config "$T_CONF" limits import-cgrules "$T_TMP/cgrules.conf")
+echo "$imp" | sed 's/^/    /'
+check_contains "a user rule becomes a limits.conf line" "$(printf 'cgbob memory=1G pids=77\t# mapped from %s:2' "$T_TMP/cgrules.conf")" "$imp"
+check_contains "the * rule is reported as cage.ini defaults" "# not mapped: $T_TMP/cgrules.conf: line 4: \`*\` rule: put these defaults in cage.ini [cgroup]: memory=1G" "$imp"
+check_contains "a process-name rule is reported" "line 5: process-name rule \`cgbob:httpd\`" "$imp"
+check_contains "a malformed line is reported with file:line" "# not mapped: $T_TMP/cgrules.conf:6: \`broken\`: expected USER[:PROCESS] CONTROLLERS DESTINATION" "$imp"
+
 finish
