@@ -1,6 +1,7 @@
 //! cage-admin: the administration tool (cagefsctl's job).
 
 mod cage_cmd;
+mod limits_cmd;
 mod out;
 mod pam_cmd;
 mod skeleton_cmd;
@@ -78,6 +79,14 @@ enum Cmd {
         #[arg(long)]
         all: bool,
     },
+    /// Per-user CPU time, memory, processes, I/O and their limits
+    Top,
+    /// Effective limits of USER and where each comes from; or
+    /// `limits import-cgrules FILE` to turn cgrules.conf rules into limits.conf lines
+    Limits {
+        #[arg(required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
     /// Unpin cages: new entries build a new one, processes inside keep running
     Unmount {
         user: Option<String>,
@@ -106,6 +115,8 @@ fn main() -> ExitCode {
         Cmd::Pam(c) => pam_cmd::run(c, &g),
         Cmd::List => cage_cmd::list(&g),
         Cmd::Remount { user, all } => cage_cmd::remount(&g, user.as_deref(), all),
+        Cmd::Top => limits_cmd::top(&g),
+        Cmd::Limits { args } => limits_cmd::limits(&g, &args),
         Cmd::Unmount { user, all } => cage_cmd::unmount(&g, user.as_deref(), all),
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod cage;
+pub mod cgroup;
 pub mod config;
 pub mod error;
 pub mod identity;

@@ -50,11 +50,14 @@ pub fn build(
     crate::timing::mark("plan");
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let program = Program::open(&settings.init_program)?;
-    let seed = Seed::get(&run, &program)?;
+    let seed = Seed::get(&run, &program, || crate::cgroup::prepare_seed(settings))?;
+    // The init's own cgroup (BASE/<user>/init), out of the builder's.
+    let cgroup = crate::cgroup::prepare_init(config, settings, user)?;
     crate::timing::mark("seed");
     let sources = apply::collect(&plan).map_err(Error::from)?;
     crate::timing::mark("sources");
     let prepare = || {
+        cgroup.join()?;
         seed.enter()
             .map_err(|e| format!("joining the cage seed: {e}"))?;
         let flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;

@@ -360,6 +360,8 @@ fn enter_with(
         deny_userns: !settings.userns,
         landlock: settings.landlock,
     };
+    // Resource limits: into BASE/<user>/<service> before any user code.
+    crate::cgroup::place_entry(req.config, &settings, &user, req.service)?;
     live.join(req.mode, lock, restrict, req.terminal)?;
     crate::timing::mark("join");
     Ok(Outcome::Entered(Entered {

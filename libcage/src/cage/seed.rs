@@ -41,7 +41,13 @@ fn rec_path(run: &Path) -> PathBuf {
 
 impl Seed {
     /// The live seed, started when there is none (or its record is stale).
-    pub fn get(run: &Path, program: &Program) -> Result<Seed, Error> {
+    /// `cgroup` gives the seed's cgroup (`BASE/seed`), asked only when a
+    /// seed is started.
+    pub fn get(
+        run: &Path,
+        program: &Program,
+        cgroup: impl FnOnce() -> Result<crate::cgroup::fs::Joiner, Error>,
+    ) -> Result<Seed, Error> {
         let lock = Lock::acquire_file(&run.join("seed.lock"), Share::Exclusive)
             .map_err(|e| Error::sys("locking the seed", e))?;
         let held = |mut seed: Seed| -> Result<Seed, Error> {
@@ -59,9 +65,10 @@ impl Seed {
             program,
             argv: &[NAME],
         };
+        let cgroup = cgroup()?;
         let started = daemon::spawn(
             &spec,
-            || Ok(()),
+            || cgroup.join(),
             || {
                 shrink()
                     .map(|()| Watch::default())

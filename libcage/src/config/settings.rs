@@ -68,6 +68,8 @@ pub struct Settings {
     /// The proxyexec client (`cage-proxy`), copied into the skeleton at
     /// the path of every proxied command.
     pub proxy_client: PathBuf,
+    /// `[cgroup]`: resource limits (see [`crate::cgroup`]).
+    pub cgroup: crate::cgroup::CgroupSettings,
 }
 
 /// The default `max_ptys`: plenty for shells, screen and tmux sessions.
@@ -116,6 +118,7 @@ impl Settings {
             init_program: PathBuf::from(paths::DEFAULT_INIT_PROGRAM),
             max_generations: 3,
             proxy_client: PathBuf::from(crate::proxy::DEFAULT_CLIENT),
+            cgroup: crate::cgroup::CgroupSettings::default(),
         }
     }
 }
@@ -184,15 +187,22 @@ impl Settings {
             ..Settings::without_login_defs()
         };
         for sec in &sections {
+            if sec.name == "cgroup" {
+                parse_cgroup(path, sec, &mut s.cgroup, &mut errors);
+                continue;
+            }
             if sec.name != "cage" {
                 let why = match sec.name.as_str() {
-                    "cgroup" | "tmpwatch" => " (not supported by this version)",
+                    "tmpwatch" => " (not supported by this version)",
                     _ => "",
                 };
                 errors.push(ConfigError::new(
                     path,
                     sec.line,
-                    format!("unknown section [{}]{why}; expected [cage]", sec.name),
+                    format!(
+                        "unknown section [{}]{why}; expected [cage] or [cgroup]",
+                        sec.name
+                    ),
                 ));
                 continue;
             }
@@ -274,6 +284,62 @@ impl Settings {
         } else {
             errors.sort_by_key(|e| e.line);
             Err(errors)
+        }
+    }
+}
+
+/// `[cgroup]`: `enable`, `controllers`, `base` and the default limits.
+fn parse_cgroup(
+    path: &Path,
+    sec: &ini::Section,
+    c: &mut crate::cgroup::CgroupSettings,
+    errors: &mut Vec<ConfigError>,
+) {
+    use crate::cgroup::{layout, Controller, Key};
+    for e in &sec.entries {
+        let bad = |what: &str| {
+            ConfigError::new(
+                path,
+                e.line,
+                format!("{} = {}: expected {what}", e.key, e.value),
+            )
+        };
+        match e.key.as_str() {
+            "enable" => match parse_bool(&e.value) {
+                Some(b) => c.enable = b,
+                None => errors.push(bad("`yes` or `no`")),
+            },
+            "controllers" => {
+                let list: Option<Vec<Controller>> = e
+                    .value
+                    .split(|ch: char| ch == ',' || ch.is_whitespace())
+                    .filter(|w| !w.is_empty())
+                    .map(Controller::from_name)
+                    .collect();
+                match list {
+                    Some(l) if !l.is_empty() => c.controllers = Some(l),
+                    _ => errors.push(bad("a comma-separated list of cpu, memory, pids, io")),
+                }
+            }
+            "base" => match layout::check_base(&e.value) {
+                Ok(()) => c.base = Some(e.value.trim_end_matches('/').to_string()).filter(|b| !b.is_empty()).or(Some("/".into())),
+                Err(_) => errors.push(bad("an absolute cgroup path without `.` or `..`, e.g. /cage")),
+            },
+            k => match Key::from_name(k) {
+                Some(key) => match key.parse(&e.value) {
+                    Some(v) => {
+                        c.defaults.set(key, Some(v));
+                        c.lines.retain(|(x, _)| *x != key);
+                        c.lines.push((key, e.line));
+                    }
+                    None => errors.push(bad(key.expected())),
+                },
+                None => errors.push(ConfigError::new(
+                    path,
+                    e.line,
+                    format!("unknown key `{k}` in [cgroup]; expected enable, controllers, base, cpu, memory, swap, pids, io_read, io_write or iops"),
+                )),
+            },
         }
     }
 }
@@ -382,13 +448,14 @@ mod tests {
                 init_program: "/opt/cage-init".into(),
                 max_generations: 5,
                 proxy_client: crate::proxy::DEFAULT_CLIENT.into(),
+                cgroup: Default::default(),
             }
         );
     }
 
     #[test]
     fn every_error_has_file_and_line() {
-        let t = "[cage]\nmin_uid = abc\nmode = all\nskeleton = rel/path\nproc = maybe\nbogus = 1\nmax_ptys = 0\n[cgroup]\nmemory.max = 1G\n";
+        let t = "[cage]\nmin_uid = abc\nmode = all\nskeleton = rel/path\nproc = maybe\nbogus = 1\nmax_ptys = 0\n[cgroup]\nmemory.max = 1G\nmemory = lots\n[tmpwatch]\n";
         let errs: Vec<String> = Settings::parse(Path::new("/etc/cage/cage.ini"), t)
             .unwrap_err()
             .iter()
@@ -403,7 +470,44 @@ mod tests {
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
                 "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or proxy_client",
                 "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
-                "/etc/cage/cage.ini:8: unknown section [cgroup] (not supported by this version); expected [cage]",
+                "/etc/cage/cage.ini:9: unknown key `memory.max` in [cgroup]; expected enable, controllers, base, cpu, memory, swap, pids, io_read, io_write or iops",
+                "/etc/cage/cage.ini:10: memory = lots: expected a size in bytes with an optional K, M or G suffix, e.g. `512M`",
+                "/etc/cage/cage.ini:11: unknown section [tmpwatch] (not supported by this version); expected [cage] or [cgroup]",
+            ]
+        );
+    }
+
+    #[test]
+    fn cgroup_section() {
+        let t = "[cgroup]\nenable = yes\ncontrollers = cpu, pids\nbase = /cage/\ncpu = 150%\nmemory = 2G\npids = 400\nio_read = 10M\n";
+        let s = Settings::parse(Path::new("c.ini"), t).unwrap();
+        let c = &s.cgroup;
+        assert!(c.enable);
+        assert_eq!(
+            c.controllers,
+            Some(vec![
+                crate::cgroup::Controller::Cpu,
+                crate::cgroup::Controller::Pids
+            ])
+        );
+        assert_eq!(c.base.as_deref(), Some("/cage"));
+        assert_eq!(c.defaults.show(), "cpu=150% memory=2G pids=400 io_read=10M");
+        assert_eq!(c.lines[0], (crate::cgroup::Key::Cpu, 5));
+        let errs: Vec<String> = Settings::parse(
+            Path::new("c.ini"),
+            "[cgroup]\nenable = maybe\ncontrollers = cpu,net\nbase = cage\ncpu = 0%\n",
+        )
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "c.ini:2: enable = maybe: expected `yes` or `no`",
+                "c.ini:3: controllers = cpu,net: expected a comma-separated list of cpu, memory, pids, io",
+                "c.ini:4: base = cage: expected an absolute cgroup path without `.` or `..`, e.g. /cage",
+                "c.ini:5: cpu = 0%: expected a percentage of one CPU from 1% to 100000%, e.g. `150%`",
             ]
         );
     }
