@@ -349,8 +349,11 @@ ls -A /home
 P
 chown "$U:" "$H/probe.sh"
 out=$(A enter "$U" -- sh "$H/probe.sh" 2>&1)
+# /dev/log: the host's syslog socket, bound in to be sent to (SECURITY.md
+# "Syslog"); the test's syslog listener is the host's here.
 expect="writable:
 /dev/full
+/dev/log
 /dev/null
 /dev/pts/ptmx
 /dev/random
