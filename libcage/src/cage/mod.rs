@@ -262,7 +262,7 @@ fn enter_with(
         return Err(Error::Threads(threads));
     }
     if let Some((fd, what)) =
-        process::escaping_fd(fd_policy(req)).map_err(|e| Error::sys("scanning /proc/self/fd", e))?
+        process::guard_fds(fd_policy(req)).map_err(|e| Error::sys("scanning /proc/self/fd", e))?
     {
         return Err(Error::LeakedFd { fd, what });
     }

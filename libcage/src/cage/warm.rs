@@ -320,7 +320,7 @@ pub(super) fn enter(req: &Request<'_>, t0: Instant) -> Option<Result<Outcome, Er
         if threads != 1 {
             return Err(Error::Threads(threads));
         }
-        if let Some((fd, what)) = process::escaping_fd(super::fd_policy(req))
+        if let Some((fd, what)) = process::guard_fds(super::fd_policy(req))
             .map_err(|e| Error::sys("scanning /proc/self/fd", e))?
         {
             return Err(Error::LeakedFd { fd, what });

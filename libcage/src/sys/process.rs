@@ -328,9 +328,14 @@ pub fn open_fds() -> io::Result<Vec<RawFd>> {
     Ok(fds)
 }
 
-/// The first descriptor that would lead out of the cage ([`fd_verdict`]),
-/// with a description naming what it is and its path.
-pub fn escaping_fd(policy: FdPolicy) -> io::Result<Option<(RawFd, String)>> {
+/// Guards the descriptors before an entry: the first one that would lead
+/// out of the cage ([`fd_verdict`]), with a description naming what it is
+/// and its path, refuses the entry. In a session, a descriptor the exec
+/// rule would refuse but a session allows (a daemon's readable file from
+/// fd 3 up, a device) is made close-on-exec instead: the daemon itself
+/// still uses it, copies it makes onto fds 0-2 (`dup2`) are inheritable as
+/// before, and one it forgot to close never reaches the user's program.
+pub fn guard_fds(policy: FdPolicy) -> io::Result<Option<(RawFd, String)>> {
     for fd in open_fds()? {
         let Some(info) = fd_info(fd) else { continue };
         if let Some(what) = fd_verdict(&info, policy) {
@@ -342,6 +347,13 @@ pub fn escaping_fd(policy: FdPolicy) -> io::Result<Option<(RawFd, String)>> {
                 "inheritable"
             };
             return Ok(Some((fd, format!("{flags} {what} {path}"))));
+        }
+        if policy == FdPolicy::Session && fd_verdict(&info, FdPolicy::Exec).is_some() {
+            // SAFETY: fcntl on an open descriptor of this process; setting
+            // FD_CLOEXEC changes nothing but its fate at exec.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
     }
     Ok(None)
@@ -695,12 +707,37 @@ mod tests {
             Some("O_PATH descriptor")
         );
         // The daemon's own files (atd's job file, cron's output file) are
-        // the daemon's to hand over; close-on-exec ones go at exec.
+        // the daemon's to hand over (guard_fds makes them close-on-exec;
+        // its dup2 copies on fds 0-2 stay); close-on-exec ones go at exec.
         assert_eq!(v(info(5, false, false, true, FdKind::Regular)), None);
         assert_eq!(v(info(6, false, false, true, FdKind::Regular)), None);
         assert_eq!(v(info(7, false, false, true, DEV)), None);
         assert_eq!(v(info(5, true, false, true, FdKind::Dir)), None);
         assert_eq!(v(info(5, true, true, true, FdKind::Regular)), None);
+    }
+
+    #[test]
+    fn sessions_seal_what_exec_would_refuse() {
+        use std::os::fd::AsRawFd;
+        // Inheritable, readable, from fd 3 up: refused for exec callers,
+        // made close-on-exec for a session.
+        let f = rustix::fs::open(
+            "/etc/passwd",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let fd = f.as_raw_fd();
+        assert!(!fd_info(fd).unwrap().cloexec);
+        // Another test of this process may hold an inheritable directory
+        // for a moment (the guard stops there): try again until it is gone.
+        for _ in 0..1000 {
+            if guard_fds(FdPolicy::Session).unwrap().is_none() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(fd_info(fd).unwrap().cloexec);
     }
 
     #[test]
