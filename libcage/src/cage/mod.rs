@@ -8,6 +8,7 @@ mod daemon;
 mod fingerprint;
 mod join;
 pub mod record;
+mod reload;
 pub mod seed;
 mod supervise;
 
@@ -95,11 +96,15 @@ pub fn decide(
     if let Some(r) = never_caged(user.uid, min_uid) {
         return Ok((user, Decision::NotCaged(r)));
     }
-    let mut settings = config.settings().map_err(Error::Config)?;
-    if let Some(m) = min_uid {
-        settings.min_uid = m;
-    }
-    let d = policy::evaluate(config, &settings, user.uid, &user.name)?;
+    let settings = config.settings();
+    let d = policy::evaluate(
+        config,
+        settings.as_ref(),
+        min_uid,
+        user.uid,
+        &user.name,
+        "libcage",
+    )?;
     Ok((user, d))
 }
 
@@ -182,13 +187,22 @@ fn enter_with(
     if let Some(r) = never_caged(user.uid, req.min_uid) {
         return Ok(Outcome::NotCaged(user, r));
     }
-    let mut settings = req.config.settings().map_err(Error::Config)?;
-    if let Some(m) = req.min_uid {
-        settings.min_uid = m;
-    }
-    match policy::evaluate(req.config, &settings, user.uid, &user.name)? {
+    // A broken cage.ini refuses only users it could concern (policy.rs).
+    let settings = req.config.settings();
+    match policy::evaluate(
+        req.config,
+        settings.as_ref(),
+        req.min_uid,
+        user.uid,
+        &user.name,
+        req.service,
+    )? {
         Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
         Decision::Caged => {}
+    }
+    let mut settings = settings.map_err(Error::Config)?;
+    if let Some(m) = req.min_uid {
+        settings.min_uid = m;
     }
     if !rustix::process::geteuid().is_root() {
         return Err(Error::Perm("entering a cage needs root".into()));
@@ -204,7 +218,6 @@ fn enter_with(
     }
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
-    let reload = reloading || reload_requested(&user);
     let lock_err = |e| Error::sys("locking the cage record", e);
     let read_err = |e| Error::sys("reading the cage record", e);
     let mut built = false;
@@ -231,6 +244,13 @@ fn enter_with(
         let mut lock =
             record::Lock::acquire(&run, user.uid, record::Share::Shared).map_err(lock_err)?;
         let existing = Record::read(&run, user.uid).map_err(read_err)?;
+        let reload = reloading
+            || reload::take(
+                &user,
+                existing.as_ref().map(|r| r.created),
+                settings.reload_interval,
+                req.service,
+            );
         let fast = match &existing {
             Some(r) if r.fingerprint == fp && !reload => Live::verify(r).ok(),
             _ => None,
@@ -292,54 +312,6 @@ fn enter_with(
         built,
         micros: t0.elapsed().as_micros(),
     }))
-}
-
-/// True when the user asked for a fresh cage with `~/.cage/reload`. The
-/// file is removed with `unlinkat` relative to a descriptor of `~/.cage`
-/// opened without following symlinks: a symlink there is removed itself,
-/// its target never touched.
-fn reload_requested(user: &Passwd) -> bool {
-    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-    let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else {
-        return false;
-    };
-    let flags = ResolveFlags::BENEATH
-        | ResolveFlags::NO_SYMLINKS
-        | ResolveFlags::NO_MAGICLINKS
-        | ResolveFlags::NO_XDEV;
-    let Ok(dot) = rustix::fs::openat2(
-        &home,
-        ".cage",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        flags,
-    ) else {
-        return false;
-    };
-    let Ok(dir) = rustix::fs::openat(
-        &dot,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    match rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => {
-            let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            let _ = rustix::fs::unlinkat(
-                &dir,
-                "reload",
-                if is_dir {
-                    AtFlags::REMOVEDIR
-                } else {
-                    AtFlags::empty()
-                },
-            );
-            true
-        }
-        Err(_) => false,
-    }
 }
 
 /// Makes a freshly built cage the current generation: verifies it first,
@@ -436,7 +408,15 @@ fn end_init(r: &Record) -> bool {
 pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
     let settings = config.settings().map_err(Error::Config)?;
     let user = lookup(Who::Uid(uid))?;
-    if policy::evaluate(config, &settings, user.uid, &user.name)? != Decision::Caged {
+    if policy::evaluate(
+        config,
+        Ok(&settings),
+        None,
+        user.uid,
+        &user.name,
+        "cage-admin",
+    )? != Decision::Caged
+    {
         unpin(uid)?;
         return Ok(None);
     }

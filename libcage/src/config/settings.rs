@@ -65,10 +65,16 @@ pub struct Settings {
     /// Live generations one user may have (the current one and old ones
     /// still holding processes); past it the oldest are ended.
     pub max_generations: u32,
+    /// Seconds a generation must have lived before a `~/.cage/reload`
+    /// request rebuilds it (0: no limit); earlier requests wait.
+    pub reload_interval: u64,
 }
 
 /// The default `max_ptys`: plenty for shells, screen and tmux sessions.
 pub const DEFAULT_MAX_PTYS: u32 = 64;
+
+/// The default `reload_interval` (seconds).
+pub const DEFAULT_RELOAD_INTERVAL: u64 = 30;
 
 /// `UID_MIN` from `/etc/login.defs`, 1000 when absent.
 pub fn login_defs_uid_min() -> u32 {
@@ -112,6 +118,7 @@ impl Settings {
             max_ptys: DEFAULT_MAX_PTYS,
             init_program: PathBuf::from(paths::DEFAULT_INIT_PROGRAM),
             max_generations: 3,
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
         }
     }
 }
@@ -216,10 +223,14 @@ impl Settings {
                         Ok(v) if v > 0 => s.max_generations = v,
                         _ => errors.push(bad("a number of generations greater than 0")),
                     },
+                    "reload_interval" => match e.value.parse::<u64>() {
+                        Ok(v) if v <= 86400 => s.reload_interval = v,
+                        _ => errors.push(bad("a number of seconds from 0 to 86400")),
+                    },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or reload_interval"),
                     )),
                 }
             }
@@ -310,7 +321,7 @@ mod tests {
 
     #[test]
     fn parses_all_keys() {
-        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\ninit_program = /opt/cage-init\nmax_generations = 5\n";
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\ninit_program = /opt/cage-init\nmax_generations = 5\nreload_interval = 0\n";
         let s = Settings::parse(Path::new("c.ini"), t).unwrap();
         assert_eq!(
             s,
@@ -326,6 +337,7 @@ mod tests {
                 max_ptys: 16,
                 init_program: "/opt/cage-init".into(),
                 max_generations: 5,
+                reload_interval: 0,
             }
         );
     }
@@ -345,7 +357,7 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program or max_generations",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or reload_interval",
                 "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
                 "/etc/cage/cage.ini:8: unknown section [cgroup] (not supported by this version); expected [cage]",
             ]
