@@ -52,7 +52,7 @@ pub fn judge(found: Found, age: Option<u64>, interval: u64) -> Action {
 /// True when the user asked for a fresh cage and the request was consumed
 /// now. `created` is the current record's `created=` (unix seconds).
 pub fn take(user: &Passwd, created: Option<u64>, interval: u64, service: &str) -> bool {
-    let Some(dot) = open_dot_cage(user) else {
+    let Some((dot, owner)) = open_dot_cage(user) else {
         return false;
     };
     let found = match rustix::fs::statat(&dot, "reload", AtFlags::SYMLINK_NOFOLLOW) {
@@ -61,6 +61,7 @@ pub fn take(user: &Passwd, created: Option<u64>, interval: u64, service: &str) -
             refused(user, service, &format!("cannot stat it: {e}"));
             return false;
         }
+        Ok(_) if owner != user.uid => Found::Other("~/.cage is not owned by the user"),
         Ok(st) => classify(st.st_mode, st.st_uid, user.uid),
     };
     let age = created.map(|c| now().saturating_sub(c));
@@ -97,8 +98,8 @@ fn classify(mode: u32, uid: u32, user_uid: u32) -> Found {
 }
 
 /// `~/.cage` as an `O_PATH` descriptor, reached without following any
-/// symlink below the home, and owned by the user.
-fn open_dot_cage(user: &Passwd) -> Option<OwnedFd> {
+/// symlink below the home, and its owner.
+fn open_dot_cage(user: &Passwd) -> Option<(OwnedFd, u32)> {
     let home = crate::apply::open_home(Path::new(&user.dir)).ok()?;
     let dot = rustix::fs::openat2(
         &home,
@@ -112,7 +113,7 @@ fn open_dot_cage(user: &Passwd) -> Option<OwnedFd> {
     )
     .ok()?;
     let st = rustix::fs::fstat(dot.as_fd()).ok()?;
-    (st.st_uid == user.uid).then_some(dot)
+    Some((dot, st.st_uid))
 }
 
 fn refused(user: &Passwd, service: &str, what: &str) {
