@@ -103,9 +103,16 @@ echo precious >/root/cage-reload-target
 cleanup_add "rm -f /root/cage-reload-target"
 su - dave -c 'ln -s /root/cage-reload-target ~/.cage/reload' >/dev/null 2>&1
 gen_before=$(rec_field "$dave_uid" generation)
+# Age the record past reload_interval (30 s by default).
+sed -i 's/^created=.*/created=0/' "/run/cage/$dave_uid.rec"
 A enter dave -- true
 check_eq "a reload symlink never deletes its target" "precious" "$(cat /root/cage-reload-target)"
-check_fail "the reload request is consumed" test -L /home/dave/.cage/reload
+check "a reload symlink is refused and left alone" test -L /home/dave/.cage/reload
+check_eq "a reload symlink builds no new generation" "$gen_before" "$(rec_field "$dave_uid" generation)"
+rm -f /home/dave/.cage/reload
+su - dave -c 'touch ~/.cage/reload' >/dev/null 2>&1
+A enter dave -- true
+check_fail "the reload request is consumed" test -e /home/dave/.cage/reload
 check_eq "reload built a new generation" "$((gen_before + 1))" "$(rec_field "$dave_uid" generation)"
 
 echo "# crash mid-build"

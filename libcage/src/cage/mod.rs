@@ -8,6 +8,7 @@ mod daemon;
 mod fingerprint;
 mod join;
 pub mod record;
+mod reload;
 pub mod seed;
 mod supervise;
 mod warm;
@@ -98,40 +99,16 @@ pub fn decide(
     if let Some(r) = never_caged(user.uid, min_uid) {
         return Ok((user, Decision::NotCaged(r)));
     }
-    let d = match settings_or_refusal(config, user.uid, min_uid)? {
-        Ok(mut s) => {
-            if let Some(m) = min_uid {
-                s.min_uid = m;
-            }
-            policy::evaluate(config, &s, user.uid, &user.name)?
-        }
-        Err(r) => Decision::NotCaged(r),
-    };
+    let settings = config.settings();
+    let d = policy::evaluate(
+        config,
+        settings.as_ref(),
+        min_uid,
+        user.uid,
+        &user.name,
+        "libcage",
+    )?;
     Ok((user, d))
-}
-
-/// cage.ini, or, when it is broken, `Err(BelowMinUid)` for a user below
-/// the `min_uid` the broken file still states without doubt (see
-/// [`crate::config::Settings::min_uid_despite_errors`]; the caller's
-/// `min_uid` takes precedence): its errors cannot concern them. Everyone
-/// else gets the configuration error (the entry fails closed).
-fn settings_or_refusal(
-    config: &ConfigDir,
-    uid: u32,
-    min_uid: Option<u32>,
-) -> Result<Result<crate::config::Settings, Reason>, Error> {
-    match config.settings() {
-        Ok(s) => Ok(Ok(s)),
-        Err(errs) => {
-            let floor =
-                min_uid.or_else(|| crate::config::Settings::min_uid_despite_errors(&config.ini()));
-            if floor.is_some_and(|m| uid < m) {
-                Ok(Err(Reason::BelowMinUid))
-            } else {
-                Err(Error::Config(errs))
-            }
-        }
-    }
 }
 
 /// Which inherited descriptors the entry refuses, by who runs the user's
@@ -237,22 +214,24 @@ fn enter_with(
     // Taken before any input is read (see warm.rs).
     let stamp = warm::Stamp::begin(req.config, user.uid, &user.name);
     crate::timing::mark("stamp");
-    let mut settings = match settings_or_refusal(req.config, user.uid, req.min_uid)? {
-        Ok(s) => s,
-        Err(r) => return Ok(Outcome::NotCaged(user, r)),
-    };
-    let warm = warm::Warm::new(stamp, &settings, virt_mp_path(&settings, &user));
-    if let Some(m) = req.min_uid {
-        settings.min_uid = m;
-    }
-    match policy::evaluate(req.config, &settings, user.uid, &user.name)? {
-        Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
-        Decision::Caged => {}
-    }
+    // A broken cage.ini refuses only users it could concern (policy.rs).
     // A caller's min_uid (PAM `min_uid=`) only decides who is caged; the
     // cage itself (which accounts its /etc shows, its fingerprint) follows
     // cage.ini, so every service gives a user the same cage.
-    settings.min_uid = warm.min_uid;
+    let settings = req.config.settings();
+    match policy::evaluate(
+        req.config,
+        settings.as_ref(),
+        req.min_uid,
+        user.uid,
+        &user.name,
+        req.service,
+    )? {
+        Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
+        Decision::Caged => {}
+    }
+    let settings = settings.map_err(Error::Config)?;
+    let warm = warm::Warm::new(stamp, &settings, virt_mp_path(&settings, &user));
     crate::timing::mark("policy");
     if !rustix::process::geteuid().is_root() {
         return Err(Error::Perm("entering a cage needs root".into()));
@@ -270,8 +249,6 @@ fn enter_with(
     let run = record::run_dir().map_err(|e| Error::sys("run directory", e))?;
     let fp = fingerprint::compute(req.config, &settings, &user);
     crate::timing::mark("fingerprint");
-    let reload = reloading || reload_requested(&user);
-    crate::timing::mark("reload");
     let lock_err = |e| Error::sys("locking the cage record", e);
     let read_err = |e| Error::sys("reading the cage record", e);
     let mut built = false;
@@ -299,6 +276,13 @@ fn enter_with(
         let mut lock =
             record::Lock::acquire(&run, user.uid, record::Share::Shared).map_err(lock_err)?;
         let existing = Record::read(&run, user.uid).map_err(read_err)?;
+        let reload = reloading
+            || reload::take(
+                &user,
+                existing.as_ref().map(|r| r.created),
+                settings.reload_interval,
+                req.service,
+            );
         let fast = match &existing {
             Some(r) if r.fingerprint == fp && !reload => Live::verify(r).ok(),
             _ => None,
@@ -371,63 +355,6 @@ fn enter_with(
         micros: t0.elapsed().as_micros(),
         steps: crate::timing::take(),
     }))
-}
-
-/// True when the user asked for a fresh cage with `~/.cage/reload` and
-/// the request was consumed: the entry is removed with `unlinkat`
-/// relative to a descriptor of `~/.cage` opened without following
-/// symlinks (a symlink there is removed itself, its target never
-/// touched). A request that cannot be removed (a non-empty `reload/`
-/// directory, an immutable file) is no request: otherwise it would stand
-/// forever and rebuild the cage at every entry.
-fn reload_requested(user: &Passwd) -> bool {
-    use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
-    let Ok(home) = crate::apply::open_home(std::path::Path::new(&user.dir)) else {
-        return false;
-    };
-    let flags = ResolveFlags::BENEATH
-        | ResolveFlags::NO_SYMLINKS
-        | ResolveFlags::NO_MAGICLINKS
-        | ResolveFlags::NO_XDEV;
-    let Ok(dot) = rustix::fs::openat2(
-        &home,
-        ".cage",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        flags,
-    ) else {
-        return false;
-    };
-    let Ok(dir) = rustix::fs::openat(
-        &dot,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    let Ok(st) = rustix::fs::statat(&dir, "reload", AtFlags::SYMLINK_NOFOLLOW) else {
-        return false;
-    };
-    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-    let how = if is_dir {
-        AtFlags::REMOVEDIR
-    } else {
-        AtFlags::empty()
-    };
-    match rustix::fs::unlinkat(&dir, "reload", how) {
-        Ok(()) => true,
-        Err(e) => {
-            crate::log::warn(
-                "libcage",
-                &format!(
-                    "user {}: ignoring {}/.cage/reload, which cannot be removed ({e})",
-                    user.name, user.dir
-                ),
-            );
-            false
-        }
-    }
 }
 
 /// Makes a freshly built cage the current generation: verifies it first,
@@ -591,7 +518,15 @@ fn end_init(r: &Record) -> bool {
 pub fn remount(config: &ConfigDir, uid: u32) -> Result<Option<u64>, Error> {
     let settings = config.settings().map_err(Error::Config)?;
     let user = lookup(Who::Uid(uid))?;
-    if policy::evaluate(config, &settings, user.uid, &user.name)? != Decision::Caged {
+    if policy::evaluate(
+        config,
+        Ok(&settings),
+        None,
+        user.uid,
+        &user.name,
+        "cage-admin",
+    )? != Decision::Caged
+    {
         unpin(uid)?;
         return Ok(None);
     }

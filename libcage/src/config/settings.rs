@@ -70,10 +70,16 @@ pub struct Settings {
     pub proxy_client: PathBuf,
     /// `[cgroup]`: resource limits (see [`crate::cgroup`]).
     pub cgroup: crate::cgroup::CgroupSettings,
+    /// Seconds a generation must have lived before a `~/.cage/reload`
+    /// request rebuilds it (0: no limit); earlier requests wait.
+    pub reload_interval: u64,
 }
 
 /// The default `max_ptys`: plenty for shells, screen and tmux sessions.
 pub const DEFAULT_MAX_PTYS: u32 = 64;
+
+/// The default `reload_interval` (seconds).
+pub const DEFAULT_RELOAD_INTERVAL: u64 = 30;
 
 /// `UID_MIN` from `/etc/login.defs`, 1000 when absent.
 pub fn login_defs_uid_min() -> u32 {
@@ -119,6 +125,7 @@ impl Settings {
             max_generations: 3,
             proxy_client: PathBuf::from(crate::proxy::DEFAULT_CLIENT),
             cgroup: crate::cgroup::CgroupSettings::default(),
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
         }
     }
 }
@@ -143,40 +150,6 @@ fn absolute(v: &str) -> Option<PathBuf> {
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, Vec<ConfigError>> {
         load_or_default(path, Settings::parse)
-    }
-
-    /// The `min_uid` a broken cage.ini still states without doubt, so that
-    /// its errors refuse only users it can concern (a cron job of
-    /// `www-data` still runs): the file must be readable and free of INI
-    /// syntax errors, and hold either exactly one valid `min_uid` line, in
-    /// `[cage]`, or none at all (then the default, `UID_MIN` of
-    /// /etc/login.defs). Anything else (a malformed or repeated `min_uid`,
-    /// one in another section, a line that is no `key = value`) gives
-    /// `None`: every non-root user is then refused.
-    pub fn min_uid_despite_errors(path: &Path) -> Option<u32> {
-        let text = match super::read_optional(path) {
-            Ok(Some(t)) => t,
-            _ => return None,
-        };
-        Self::min_uid_despite_errors_in(path, &text)
-    }
-
-    fn min_uid_despite_errors_in(path: &Path, text: &str) -> Option<u32> {
-        let (sections, errors) = ini::parse(path, text);
-        if !errors.is_empty() {
-            return None;
-        }
-        let lines: Vec<(&str, &str)> = sections
-            .iter()
-            .flat_map(|s| s.entries.iter().map(move |e| (s.name.as_str(), e)))
-            .filter(|(_, e)| e.key == "min_uid")
-            .map(|(sec, e)| (sec, e.value.as_str()))
-            .collect();
-        match lines.as_slice() {
-            [] => Some(login_defs_uid_min()),
-            [("cage", v)] => v.parse::<u32>().ok().filter(|&m| m > 0),
-            _ => None,
-        }
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Settings, Vec<ConfigError>> {
@@ -268,10 +241,14 @@ impl Settings {
                         Some(p) => s.proxy_client = p,
                         None => errors.push(bad("an absolute path")),
                     },
+                    "reload_interval" => match e.value.parse::<u64>() {
+                        Ok(v) if v <= 86400 => s.reload_interval = v,
+                        _ => errors.push(bad("a number of seconds from 0 to 86400")),
+                    },
                     other => errors.push(ConfigError::new(
                         path,
                         e.line,
-                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or proxy_client"),
+                        format!("unknown key `{other}` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations, proxy_client or reload_interval"),
                     )),
                 }
             }
@@ -387,19 +364,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn min_uid_despite_errors() {
-        let p = Path::new("/etc/cage/cage.ini");
-        let f = |t: &str| Settings::min_uid_despite_errors_in(p, t);
-        assert_eq!(f("[cage]\nmin_uid = 500\nbogus = 1\n"), Some(500));
-        assert_eq!(f("[cage]\nmode = nonsense\n"), Some(login_defs_uid_min()));
-        assert_eq!(f("[cage]\nmin_uid = 0\nbogus = 1\n"), None);
-        assert_eq!(f("[cage]\nmin_uid = x\n"), None);
-        assert_eq!(f("[cage]\nmin_uid = 500\nmin_uid = 600\n"), None);
-        assert_eq!(f("[Cage]\nmin_uid = 500\n"), None);
-        assert_eq!(f("[cage]\nmin_uid 500\n"), None);
-    }
-
-    #[test]
     fn defaults_when_empty() {
         let s = Settings::parse(Path::new("c.ini"), "").unwrap();
         assert_eq!(s.mode, Mode::DisableAll);
@@ -431,7 +395,7 @@ mod tests {
 
     #[test]
     fn parses_all_keys() {
-        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\ninit_program = /opt/cage-init\nmax_generations = 5\n";
+        let t = "[cage]\nmin_uid = 500\nmode = enable-all\nskeleton = /srv/skel\nstate_dir = /srv/state\nproc = ptraceable\npersist = no\nuserns = allow\nlandlock = no\nmax_ptys = 16\ninit_program = /opt/cage-init\nmax_generations = 5\nreload_interval = 0\n";
         let s = Settings::parse(Path::new("c.ini"), t).unwrap();
         assert_eq!(
             s,
@@ -449,6 +413,7 @@ mod tests {
                 max_generations: 5,
                 proxy_client: crate::proxy::DEFAULT_CLIENT.into(),
                 cgroup: Default::default(),
+                reload_interval: 0,
             }
         );
     }
@@ -468,7 +433,7 @@ mod tests {
                 "/etc/cage/cage.ini:3: mode = all: expected `enable-all` or `disable-all`",
                 "/etc/cage/cage.ini:4: skeleton = rel/path: expected an absolute path",
                 "/etc/cage/cage.ini:5: proc = maybe: expected `invisible`, `noaccess`, `ptraceable` or `off`",
-                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations or proxy_client",
+                "/etc/cage/cage.ini:6: unknown key `bogus` in [cage]; expected min_uid, mode, skeleton, state_dir, proc, persist, userns, landlock, max_ptys, init_program, max_generations, proxy_client or reload_interval",
                 "/etc/cage/cage.ini:7: max_ptys = 0: expected a number of ptys from 1 to 4096",
                 "/etc/cage/cage.ini:9: unknown key `memory.max` in [cgroup]; expected enable, controllers, base, cpu, memory, swap, pids, io_read, io_write or iops",
                 "/etc/cage/cage.ini:10: memory = lots: expected a size in bytes with an optional K, M or G suffix, e.g. `512M`",

@@ -24,11 +24,11 @@ fn marker(dir: &Path, uid: u32, name: &str) -> PathBuf {
     dir.join(prefix(uid)).join(name)
 }
 
-/// Whether `name` has a marker in `dir`. Only "no such file" means no
-/// marker: any other failure (a prefix that is not a directory, an
-/// unreadable directory, an I/O error) is returned, naming the path, so
-/// that the policy can fail closed instead of reading it as "not enabled".
-pub fn has_marker(dir: &Path, uid: u32, name: &str) -> io::Result<bool> {
+/// Whether `name` has a marker under `dir`. Only a missing file (or a
+/// missing `dir`) means no marker; any other failure (EACCES, EIO, a
+/// `users.enabled` that is not a directory) is an error naming the file and
+/// the errno, so that the caller can refuse rather than guess.
+pub fn has_marker(dir: &Path, uid: u32, name: &str) -> Result<bool, ConfigError> {
     if !valid_user_name(name) {
         return Ok(false);
     }
@@ -36,7 +36,7 @@ pub fn has_marker(dir: &Path, uid: u32, name: &str) -> io::Result<bool> {
     match std::fs::symlink_metadata(&m) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", m.display()))),
+        Err(e) => Err(ConfigError::new(&m, 0, format!("cannot stat: {e}"))),
     }
 }
 
@@ -178,14 +178,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         set_marker(&dir, 1001, "alice", true).unwrap();
         set_marker(&dir, 1102, "bob", true).unwrap();
-        assert!(has_marker(&dir, 1001, "alice").unwrap());
+        assert_eq!(has_marker(&dir, 1001, "alice"), Ok(true));
         assert!(dir.join("01/alice").exists());
-        assert!(!has_marker(&dir, 1002, "alice").unwrap());
+        assert_eq!(has_marker(&dir, 1002, "alice"), Ok(false));
+        assert_eq!(has_marker(&dir.join("none"), 1002, "alice"), Ok(false));
         assert_eq!(list_markers(&dir).unwrap(), vec!["alice", "bob"]);
         set_marker(&dir, 1001, "alice", false).unwrap();
         set_marker(&dir, 1001, "alice", false).unwrap();
         assert_eq!(list_markers(&dir).unwrap(), vec!["bob"]);
         assert!(set_marker(&dir, 1, "../x", true).is_err());
+        // A `users.enabled` that is not a directory is an error (ENOTDIR).
+        let file = dir.join("file");
+        std::fs::write(&file, b"").unwrap();
+        let err = has_marker(&file, 1001, "alice").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}/01/alice: cannot stat: ", file.display())),
+            "{err}"
+        );
+        assert!(err.contains("os error 20"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
