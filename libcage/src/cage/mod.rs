@@ -182,11 +182,15 @@ fn enter_with(
     if let Some(r) = never_caged(user.uid, req.min_uid) {
         return Ok(Outcome::NotCaged(user, r));
     }
-    let mut settings = req.config.settings().map_err(Error::Config)?;
+    // A PAM line's `min_uid=` only decides who this line cages; the cage
+    // itself (its accounts, its fingerprint) is built from cage.ini alone,
+    // so lines with and without `min_uid=` lead one user to one cage.
+    let settings = req.config.settings().map_err(Error::Config)?;
+    let mut gate = settings.clone();
     if let Some(m) = req.min_uid {
-        settings.min_uid = m;
+        gate.min_uid = m;
     }
-    match policy::evaluate(req.config, &settings, user.uid, &user.name)? {
+    match policy::evaluate(req.config, &gate, user.uid, &user.name)? {
         Decision::NotCaged(r) => return Ok(Outcome::NotCaged(user, r)),
         Decision::Caged => {}
     }
