@@ -35,6 +35,7 @@ check_contains "the forked child has a working /proc/self" "pid:[" "$child_pidns
 [ "$child_pidns" != "$host_pidns" ]
 check_eq "the forked child is born in the cage's PID namespace" "0" "$?"
 log=$(log_since)
+echo "$log" >"$T_SYSLOG.all"
 check_contains "syslog: entry line with service, user, generation, built/joined, latency" \
     "pam_cage(cage-test): user capi1 entered cage generation" "$log"
 echo "$log" | grep -qE 'pam_cage\(cage-test\): user capi1 entered cage generation [0-9]+ \((built|joined)\) in [0-9]+ us'
@@ -52,6 +53,15 @@ check_eq "min_uid above the user's uid: PAM_IGNORE" "PAM_IGNORE" \
 check_eq "positional min uid above the user's uid: PAM_IGNORE" "PAM_IGNORE" \
     "$(session capi1 "config=$T_CONF" "$((uid1 + 1))" 1)"
 log_since >/dev/null
+# A min_uid= given on some PAM lines and not on others decides only who
+# the line cages, never which cage: capi1 joins the cage it already has.
+gen1=$(grep -oE 'user capi1 entered cage generation [0-9]+' "$T_SYSLOG.all" | tail -n 1 | grep -oE '[0-9]+$')
+: >"$T_SYSLOG"
+check_eq "min_uid= below the user's uid: PAM_SUCCESS" "PAM_SUCCESS" \
+    "$(session capi1 "config=$T_CONF" "min_uid=$((uid1 - 1))")"
+check_eq "min_uid=N (N below the user's uid) joins the same cage as a line without it" \
+    "user capi1 entered cage generation $gen1 (joined)" \
+    "$(log_since | grep -oE 'user capi1 entered cage generation [0-9]+ \((built|joined)\)')"
 check_eq "unknown argument: ignored (PAM_SUCCESS)" "PAM_SUCCESS" "$(session capi1 "config=$T_CONF" frobnicate)"
 check_contains "unknown argument: logged" 'pam_cage(cage-test): ignoring unknown argument "frobnicate"' "$(log_since)"
 check_eq "debug: PAM_IGNORE for capi2" "PAM_IGNORE" "$(session capi2 "config=$T_CONF" debug)"
