@@ -61,8 +61,9 @@ pub enum Ini {
         mode: Mode,
     },
     /// cage.ini is unreadable or malformed: the mode is unknown, and uids
-    /// below `floor` (the built-in default `min_uid`, UID_MIN of
-    /// /etc/login.defs) are taken as system accounts.
+    /// below `floor` (the `min_uid` the file still states without doubt,
+    /// else UID_MIN of /etc/login.defs when it states none, else 0) are
+    /// taken as system accounts.
     Broken {
         floor: u32,
     },
@@ -176,8 +177,11 @@ pub fn evaluate(
             min_uid: s.min_uid,
             mode: s.mode,
         },
+        // The min_uid the broken file still states without doubt (one
+        // valid line, or none: UID_MIN); when that itself is in doubt,
+        // every non-root user counts (floor 0): an error never uncages.
         Err(_) => Ini::Broken {
-            floor: crate::config::settings::login_defs_uid_min(),
+            floor: Settings::min_uid_despite_errors(&cfg.ini()).unwrap_or(0),
         },
     };
     let mut errors: Vec<ConfigError> = Vec::new();

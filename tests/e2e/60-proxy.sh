@@ -113,6 +113,30 @@ python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/su.transcript" \
 check_contains "PAM auth (su from carol) with the new password" "AUTH-42" "$(tr -d '\r' <"$T_TMP/su.transcript")"
 check_contains "passwd logged as alice's request" "alias=PASSWD argv=[] cwd=\"/home/alice\" result=exit 0" "$(cat "$T_SYSLOG")"
 
+# A new ssh password login (Debian's sshd, its PAM stack with pam_cage last)
+# works with the password passwd changed, and lands in alice's cage.
+if [ -x /usr/sbin/sshd ]; then
+    cp -a /etc/pam.d "$T_TMP/pam.d.orig"
+    cleanup_add "rm -rf /etc/pam.d && cp -a '$T_TMP/pam.d.orig' /etc/pam.d"
+    "$CAGE_ADMIN" --config "$T_CONF" pam enable --module "$PAM_CAGE_SO" --module-args "config=$T_CONF" >/dev/null
+    mkdir -p /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$T_TMP/hostkey"
+    sshport=$((20000 + RANDOM % 20000))
+    printf '%s\n' "Port $sshport" "ListenAddress 127.0.0.1" "HostKey $T_TMP/hostkey" \
+        "PidFile $T_TMP/sshd.pid" "UsePAM yes" "PasswordAuthentication yes" \
+        "KbdInteractiveAuthentication no" "PubkeyAuthentication no" "PermitRootLogin no" >"$T_TMP/sshd_config"
+    /usr/sbin/sshd -f "$T_TMP/sshd_config" -E "$T_TMP/sshd.log"
+    cleanup_add "kill \$(cat '$T_TMP/sshd.pid')"
+    for _ in $(seq 50); do [ -s "$T_TMP/sshd.pid" ] && break; sleep 0.1; done
+    timeout 60 python3 "$REPO/tests/e2e/ttydriver.py" "$T_TMP/ssh.transcript" \
+        "send:ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -p $sshport alice@127.0.0.1 'echo SSH-\$((40+2)) \$(ls /home)'\r" \
+        "wait:password: " "send:Zq9-Lmno-7725x\r" "wait:SSH-42" "send:exit\r" >/dev/null 2>&1
+    check_contains "ssh password login with the new password, into alice's cage" "SSH-42 alice" "$(tr -d '\r' <"$T_TMP/ssh.transcript")"
+    kill "$(cat "$T_TMP/sshd.pid")" 2>/dev/null
+else
+    echo "  SKIP  ssh password login: openssh-server not installed (ci/deps.sh)"
+fi
+
 # Flood: 1000 requests from alice; bob's request is served within 1 s.
 rss_before=$(awk '/VmRSS/ {print $2}' /proc/$PROXYD_PID/status)
 su - alice -c 'for i in $(seq 1000); do crontab -l >/dev/null 2>&1 & done; wait' &

@@ -148,6 +148,40 @@ fn absolute(v: &str) -> Option<PathBuf> {
 }
 
 impl Settings {
+    /// The `min_uid` a broken cage.ini still states without doubt, so that
+    /// its errors refuse only users it can concern (a cron job of
+    /// `www-data` still runs): the file must be readable and free of INI
+    /// syntax errors, and hold either exactly one valid `min_uid` line, in
+    /// `[cage]`, or none at all (then the default, `UID_MIN` of
+    /// /etc/login.defs). Anything else (a malformed or repeated `min_uid`,
+    /// one in another section, a line that is no `key = value`) gives
+    /// `None`: every non-root user is then refused.
+    pub fn min_uid_despite_errors(path: &Path) -> Option<u32> {
+        let text = match super::read_optional(path) {
+            Ok(Some(t)) => t,
+            _ => return None,
+        };
+        Self::min_uid_despite_errors_in(path, &text)
+    }
+
+    fn min_uid_despite_errors_in(path: &Path, text: &str) -> Option<u32> {
+        let (sections, errors) = ini::parse(path, text);
+        if !errors.is_empty() {
+            return None;
+        }
+        let lines: Vec<(&str, &str)> = sections
+            .iter()
+            .flat_map(|s| s.entries.iter().map(move |e| (s.name.as_str(), e)))
+            .filter(|(_, e)| e.key == "min_uid")
+            .map(|(sec, e)| (sec, e.value.as_str()))
+            .collect();
+        match lines.as_slice() {
+            [] => Some(login_defs_uid_min()),
+            [("cage", v)] => v.parse::<u32>().ok().filter(|&m| m > 0),
+            _ => None,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Settings, Vec<ConfigError>> {
         load_or_default(path, Settings::parse)
     }
@@ -362,6 +396,19 @@ pub fn set_key(text: &str, key: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn min_uid_despite_errors() {
+        let p = Path::new("/etc/cage/cage.ini");
+        let f = |t: &str| Settings::min_uid_despite_errors_in(p, t);
+        assert_eq!(f("[cage]\nmin_uid = 500\nbogus = 1\n"), Some(500));
+        assert_eq!(f("[cage]\nmode = nonsense\n"), Some(login_defs_uid_min()));
+        assert_eq!(f("[cage]\nmin_uid = 0\nbogus = 1\n"), None);
+        assert_eq!(f("[cage]\nmin_uid = x\n"), None);
+        assert_eq!(f("[cage]\nmin_uid = 500\nmin_uid = 600\n"), None);
+        assert_eq!(f("[Cage]\nmin_uid = 500\n"), None);
+        assert_eq!(f("[cage]\nmin_uid 500\n"), None);
+    }
 
     #[test]
     fn defaults_when_empty() {
