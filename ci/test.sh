@@ -24,6 +24,10 @@ cargo build "${INIT[@]}" --release --quiet || exit 1
 step "cargo test (unit tests, golden plans, header check)"
 cargo test --workspace --quiet 2>&1 | tee /tmp/cage-unit.log
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+# Forks and panics in the child: alone, never beside other test threads.
+cargo test -p libcage --lib --quiet -- --ignored --exact --test-threads=1 \
+    cage::daemon::tests::a_panic_in_either_child_is_an_error_in_the_parent 2>&1 | tee -a /tmp/cage-unit.log
+[ "${PIPESTATUS[0]}" = 0 ] || exit 1
 cargo test "${INIT[@]}" --quiet 2>&1 | tee -a /tmp/cage-unit.log
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 

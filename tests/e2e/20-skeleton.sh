@@ -18,9 +18,11 @@ echo "# init"
 check "init built $T_SKEL" test -x "$T_SKEL/usr/bin/ls"
 check_eq "bin is the merged-/usr symlink" "usr/bin" "$(readlink "$T_SKEL/bin")"
 check_eq "lib64 is the merged-/usr symlink" "usr/lib64" "$(readlink "$T_SKEL/lib64")"
-for d in dev proc tmp home run var/tmp; do
+for d in dev proc tmp home var/tmp; do
     check "/$d exists and is empty" sh -c "[ -d '$T_SKEL/$d' ] && [ -z \"\$(ls -A '$T_SKEL/$d' | grep -v '^ptmx\$')\" ]"
 done
+check_eq "/run holds only the proxy socket's mount point, empty" "cage-proxy " \
+    "$(ls -A "$T_SKEL/run" | tr '\n' ' ')$(ls -A "$T_SKEL/run/cage-proxy" 2>&1)"
 check_eq "/etc/passwd is an empty placeholder" "0 root 644" "$(stat -c '%s %U %a' "$T_SKEL/etc/passwd")"
 check_eq "/etc/group is an empty placeholder" "0 root 644" "$(stat -c '%s %U %a' "$T_SKEL/etc/group")"
 check_contains "nsswitch.conf: passwd from files only" "passwd:         files

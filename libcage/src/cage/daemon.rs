@@ -349,7 +349,12 @@ mod tests {
                 .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
     }
 
+    // Panics in forked children of the multi-threaded test harness can
+    // deadlock on a lock another test thread held at fork (the backtrace
+    // or output-capture lock): ci/test.sh runs this one alone
+    // (--ignored --exact, one thread).
     #[test]
+    #[ignore = "forks and panics: run alone, as ci/test.sh does"]
     fn a_panic_in_either_child_is_an_error_in_the_parent() {
         let program = sh();
         let spec = Spec {

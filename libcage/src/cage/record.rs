@@ -383,6 +383,7 @@ mod tests {
                 landlock: true,
                 skeleton: "/var/lib/cage/skel".into(),
                 virt_mp: "/var/lib/cage/01/alice/virt.mp".into(),
+                cgroup: true,
             }),
             ..r
         };

@@ -45,18 +45,22 @@ pub struct Warm {
     pub landlock: bool,
     pub skeleton: PathBuf,
     pub virt_mp: PathBuf,
+    /// `[cgroup] enable`: placement needs the cgroup settings and
+    /// limits.conf, which only the slow path reads.
+    pub cgroup: bool,
 }
 
 impl Warm {
     pub fn to_text(&self) -> String {
         format!(
-            "warm.stamp={}\nwarm.min_uid={}\nwarm.userns={}\nwarm.landlock={}\nwarm.skeleton={}\nwarm.virt_mp={}\n",
+            "warm.stamp={}\nwarm.min_uid={}\nwarm.userns={}\nwarm.landlock={}\nwarm.skeleton={}\nwarm.virt_mp={}\nwarm.cgroup={}\n",
             self.stamp,
             self.min_uid,
             u8::from(self.userns),
             u8::from(self.landlock),
             self.skeleton.display(),
-            self.virt_mp.display()
+            self.virt_mp.display(),
+            u8::from(self.cgroup)
         )
     }
 
@@ -77,6 +81,7 @@ impl Warm {
             landlock: flag("warm.landlock")?,
             skeleton: path("warm.skeleton")?,
             virt_mp: path("warm.virt_mp")?,
+            cgroup: flag("warm.cgroup")?,
         })
     }
 
@@ -90,6 +95,7 @@ impl Warm {
             landlock: settings.landlock,
             skeleton: settings.skeleton.clone(),
             virt_mp,
+            cgroup: settings.cgroup.enable,
         }
     }
 }
@@ -212,7 +218,7 @@ pub fn decide(warm: Option<&Warm>, now: Option<&str>, uid: u32, min_uid: Option<
     if uid == 0 {
         return Verdict::Slow;
     }
-    if now != Some(w.stamp.as_str()) {
+    if now != Some(w.stamp.as_str()) || w.cgroup {
         return Verdict::Slow;
     }
     if uid < min_uid.unwrap_or(w.min_uid) {
@@ -366,6 +372,7 @@ mod tests {
             landlock: true,
             skeleton: "/var/lib/cage/skel".into(),
             virt_mp: "/var/lib/cage/01/alice/virt.mp".into(),
+            cgroup: false,
         }
     }
 
@@ -375,7 +382,12 @@ mod tests {
         use Verdict::*;
         // warm data, stamp now, uid, override => verdict
         type Row<'a> = (Option<&'a Warm>, Option<&'a str>, u32, Option<u32>, Verdict);
-        let table: [Row; 8] = [
+        // With cgroups on, entries are placed on the slow path.
+        let wc = Warm {
+            cgroup: true,
+            ..w.clone()
+        };
+        let table: [Row; 9] = [
             (None, Some("s1"), 1001, None, Slow),
             (Some(&w), None, 1001, None, Slow),
             (Some(&w), Some("s2"), 1001, None, Slow),
@@ -384,6 +396,7 @@ mod tests {
             (Some(&w), Some("s1"), 1001, Some(2000), BelowMinUid),
             (Some(&w), Some("s1"), 600, Some(500), Join),
             (Some(&w), Some("s1"), 0, Some(0), Slow),
+            (Some(&wc), Some("s1"), 1001, None, Slow),
         ];
         for (i, (wm, now, uid, m, want)) in table.into_iter().enumerate() {
             assert_eq!(decide(wm, now, uid, m), want, "row {i}");
