@@ -150,6 +150,9 @@ for sc in $SYSCALLS; do
         traced "$T_TMP/fault.out" --seccomp-bpf -o /dev/null -e trace="$sc" -e fault="$sc:when=$n"
         if ! grep -q INSIDE "$T_TMP/fault.out"; then
             [ -e "/run/cage/$ana_uid.rec" ] && bad_left="$bad_left $sc:$n:record"
+            # A refused entry ends its init through the pidfd; the kill
+            # is asynchronous, so an init may take a moment to go.
+            for i in $(seq 30); do [ "$(new_inits)" = 0 ] && break; sleep 0.1; done
             [ "$(new_inits)" = 0 ] || bad_left="$bad_left $sc:$n:init"
         fi
         kill_cage
