@@ -124,26 +124,17 @@ Listen 127.0.0.1:$p
 EOF
     done
 }
-stop_pidfile() {
-    [ -f "$1" ] || return 0
-    local pid
-    pid=$(cat "$1")
-    kill -"$2" "$pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    rm -f "$1"
-}
-cleanup_add "stop_pidfile '$AP/httpd.pid' TERM"
-cleanup_add "stop_pidfile '$F/fpm.pid' QUIT"
+cleanup_add "stop_pidfile '$AP/httpd.pid' TERM 100"
+cleanup_add "stop_pidfile '$F/fpm.pid' QUIT 100"
 apache_start() {
-    stop_pidfile "$AP/httpd.pid" TERM
+    stop_pidfile "$AP/httpd.pid" TERM 100
     apache_conf >"$AP/httpd.conf"
     /usr/sbin/apache2 -f "$AP/httpd.conf" -k start || return 1
     for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$P_CAROL/" && return 0; sleep 0.1; done
     return 1
 }
 fpm_start() { # PM
-    stop_pidfile "$F/fpm.pid" QUIT
+    stop_pidfile "$F/fpm.pid" QUIT 100
     {
         printf '[global]\npid = %s\nerror_log = %s\ndaemonize = yes\n' "$F/fpm.pid" "$F/fpm.log"
         local u
@@ -191,7 +182,7 @@ check_view() { # DESC EXPECTED URL: the row measures what it says
 # Debian's suexec first, then the patched one.
 apache_start || { echo "apache2 did not start" >&2; exit 1; }
 row "CGI suexec, Debian's (carol)" "http://127.0.0.1:$P_CAROL/cgi-bin/hi.cgi"
-stop_pidfile "$AP/httpd.pid" TERM
+stop_pidfile "$AP/httpd.pid" TERM 100
 
 cleanup_add "bash '$BUILD' --uninstall"
 bash "$BUILD" --variant suexec "$T_CONF" "$(dirname "$LIBCAGE_SO")" "$T_TMP/suexec" >"$T_TMP/build.log" 2>&1 &&
@@ -212,8 +203,8 @@ row "PHP-FPM static, caged pool (bob)" "http://127.0.0.1:$P_BOB/hi.php"
 fpm_start spawn || { echo "php-fpm did not start" >&2; exit 1; }
 row "PHP-FPM, a new worker per request, uncaged" "http://127.0.0.1:$P_CAROLPHP/hi.php"
 row "PHP-FPM, a new worker per request, caged" "http://127.0.0.1:$P_BOB/hi.php"
-stop_pidfile "$F/fpm.pid" QUIT
-stop_pidfile "$AP/httpd.pid" TERM
+stop_pidfile "$F/fpm.pid" QUIT 100
+stop_pidfile "$AP/httpd.pid" TERM 100
 sleep 0.3
 # libcage's own figure for each entry (its syslog line: "... (joined) in N us").
 entry_us() { # TAG

@@ -184,3 +184,16 @@ rshared_root() {
         slave) cleanup_add "mount --make-rslave /" ;;
     esac
 }
+
+# stop_pidfile PIDFILE SIGNAL TENTHS: sends SIGNAL to the daemon named by
+# PIDFILE, waits up to TENTHS tenths of a second for it to go, then kills
+# it; removes PIDFILE. Nothing to do without PIDFILE.
+stop_pidfile() {
+    [ -f "$1" ] || return 0
+    local pid
+    pid=$(cat "$1")
+    kill -"$2" "$pid" 2>/dev/null
+    for _ in $(seq "$3"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    rm -f "$1"
+}

@@ -160,15 +160,7 @@ Listen 127.0.0.1:$p
 EOF
     done
 }
-apache_stop() {
-    [ -f "$AP/httpd.pid" ] || return 0
-    local pid
-    pid=$(cat "$AP/httpd.pid")
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-    rm -f "$AP/httpd.pid"
-}
+apache_stop() { stop_pidfile "$AP/httpd.pid" TERM 50; }
 cleanup_add apache_stop
 apache_start() {
     apache_conf >"$AP/httpd.conf"
